@@ -1,0 +1,138 @@
+"""The `gankit` command: argument parsing only; the work is done by the library functions it calls."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import GankitError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit status 2
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gankit", description="Train, sample and inspect generative adversarial networks.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a GAN from a preset and/or a TOML config")
+    t.add_argument("--preset", help="preset name (default: digits); see `gankit presets`")
+    t.add_argument("--config", help="TOML file with [data] [model] [loss] [optim] [train] tables")
+    t.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="override one config value, e.g. --set train.steps=500 (repeatable)")
+    t.add_argument("--out", help="run directory (default: runs/<preset>, numbered if taken)")
+    t.add_argument("--seed", type=int, help="random seed (same as --set train.seed=N)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run", help="run directory")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", required=True, help="grid.png | folder/ (one PNG each) | samples.npy")
+    s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
+
+    i = sub.add_parser("interpolate", help="latent interpolation strip from a trained run")
+    i.add_argument("run", help="run directory")
+    i.add_argument("--out", required=True, help="image file, e.g. strip.png")
+    i.add_argument("--rows", type=int, default=8, help="number of latent pairs (default 8)")
+    i.add_argument("--steps", type=int, default=10, help="images per row (default 10)")
+    i.add_argument("--mode", default="slerp", help="slerp (default) or lerp")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--no-ema", action="store_true")
+
+    sub.add_parser("presets", help="list presets with one line each")
+    return p
+
+
+def _default_out(name: str) -> Path:
+    out = Path("runs") / name
+    k = 2
+    while out.exists():
+        out = Path("runs") / f"{name}-{k}"
+        k += 1
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import config as C
+    from .train.loop import Trainer
+
+    if args.resume:
+        if not args.out:
+            raise GankitError("--resume needs --out RUN_DIR (the run to continue)")
+        out = Path(args.out)
+        saved_path = out / "config.toml"
+        if not saved_path.exists():
+            raise GankitError(f"--resume: '{saved_path}' not found; is '{out}' a gankit run directory?")
+        saved = C.from_toml(saved_path.read_text(), str(saved_path))
+        if args.preset or args.config:
+            cfg = C.resolve(args.preset, args.config, args.set, args.seed)
+        else:
+            cfg = C.override(saved, args.set, args.seed)
+        bad = C.incompatible_keys(saved, cfg)
+        if bad:
+            raise GankitError(f"--resume: the config differs from the run's in {', '.join(bad)}; only "
+                              f"{', '.join(sorted(C.RESUMABLE_CHANGES))} may change on resume")
+    else:
+        cfg = C.resolve(args.preset, args.config, args.set, args.seed)
+        out = Path(args.out) if args.out else _default_out(args.preset or
+                                                           (Path(args.config).stem if args.config else "digits"))
+        if (out / "checkpoints").exists():
+            raise GankitError(f"--out {out}: already holds a run; add --resume to continue it or choose another --out")
+    if args.dry_run:
+        print(C.to_toml(cfg), end="")
+        return 0
+    Trainer(cfg).run(out, resume=args.resume)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .run import open_run
+    from .sampling import write_samples
+
+    print(write_samples(open_run(args.run), args.n, args.out, seed=args.seed, ema=not args.no_ema))
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .run import open_run
+    from .sampling import write_interpolation
+
+    print(write_interpolation(open_run(args.run), args.out, rows=args.rows, steps=args.steps,
+                              seed=args.seed, mode=args.mode, ema=not args.no_ema))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .config import preset_names, preset_summary
+
+    names = preset_names()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {preset_summary(name)}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "presets": cmd_presets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GankitError as e:
+        if args.debug:
+            raise
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

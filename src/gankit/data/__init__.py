@@ -1,0 +1,25 @@
+"""Data sets and batches.
+
+    source = load(cfg.data)                       # a TensorSource, ToySource or StreamSource
+    batches = Batches(source, cfg.data.batch_size, seed)
+    batch = next(batches)                         # {"x": float32 (B, *shape), "y": int64 (B,)}
+    state = batches.state_dict()                  # {"batches": n}: resume exactly with load_state_dict
+
+Loader functions live in DATASETS (``toy``, ``digits``, ``folder``, ``vision``).
+"""
+from __future__ import annotations
+
+from ..config import DataConfig
+from .base import DATASETS, DataInfo, Distribution, Source, StreamSource, TensorSource, ToySource
+from .batches import Batches
+
+from . import digits, folder, toy, vision  # noqa: E402,F401  (register the loaders)
+
+
+def load(cfg: DataConfig) -> Source:
+    """The data set named by cfg.name (a ConfigError lists the valid names)."""
+    return DATASETS.get(cfg.name)(cfg)
+
+
+__all__ = ["DATASETS", "Batches", "DataInfo", "Distribution", "Source", "StreamSource", "TensorSource",
+           "ToySource", "load"]

@@ -1,0 +1,164 @@
+"""Data sources: what a data set is (``DataInfo``) and the three ways its samples are held.
+
+* ``TensorSource``: the whole set in memory (uint8 images or float tensors).
+* ``ToySource``: an infinite toy distribution, sampled on demand.
+* ``StreamSource``: a ``torch.utils.data.Dataset`` decoded from disk by DataLoader workers.
+
+``Batches`` (``gankit.data.batches``) turns any of them into an endless, exactly-resumable stream.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from ..config import DataConfig
+from ..errors import DataError
+from ..registry import Registry
+
+
+@dataclass
+class DataInfo:
+    """What one data set looks like, independent of how it is stored."""
+
+    name: str                        # registry name
+    kind: str                        # "points" or "images"
+    shape: tuple[int, ...]           # one sample: (d,) for points, (C, H, W) for images
+    classes: list[str] = field(default_factory=list)   # class names; [] when unlabelled
+    size: int | None = None          # number of samples; None for infinite toy distributions
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.classes)
+
+
+class Source:
+    """Base class of every data source; ``info`` describes the data set."""
+
+    info: DataInfo
+
+
+# The loader functions: (cfg) -> Source. Filled by the modules of this package on import.
+DATASETS: Registry[Callable[[DataConfig], Source]] = Registry("data set")
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels in [0, 255] -> float32 in [-1, 1] (x/127.5 - 1); float tensors pass unchanged."""
+    if x.dtype == torch.uint8:
+        return x.to(torch.float32).div_(127.5).sub_(1.0)
+    return x.to(torch.float32)
+
+
+def _kind(shape: tuple[int, ...]) -> str:
+    return "images" if len(shape) == 3 else "points"
+
+
+class TensorSource(Source):
+    """A data set held in memory.
+
+    x: uint8 (N, C, H, W) for 8-bit images (converted per batch to float in [-1, 1]),
+       or float (N, *shape) used as it is. y: int64 (N,) class indices, or None.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None,
+                 classes: Sequence[str] = (), name: str = "tensor") -> None:
+        if x.dim() < 2:
+            raise DataError(f"{name}: expected samples of shape (N, ...), got a tensor of shape {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise DataError(f"{name}: the data set has no samples")
+        if x.dtype != torch.uint8 and not x.is_floating_point():
+            raise DataError(f"{name}: samples must be uint8 or floating point, got {x.dtype}")
+        if (y is None) != (not classes):
+            raise DataError(f"{name}: labels and class names must be given together "
+                            f"(got labels={'yes' if y is not None else 'no'}, {len(classes)} class names)")
+        if y is not None:
+            y = torch.as_tensor(y, dtype=torch.int64)
+            if y.shape != (x.shape[0],):
+                raise DataError(f"{name}: expected {x.shape[0]} labels, got a tensor of shape {tuple(y.shape)}")
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(classes)):
+                raise DataError(f"{name}: labels must lie in 0..{len(classes) - 1} "
+                                f"(one per class name), got {int(y.min())}..{int(y.max())}")
+        self.x = x.contiguous()
+        self.y = y
+        shape = tuple(int(s) for s in x.shape[1:])
+        self.info = DataInfo(name=name, kind=_kind(shape), shape=shape,
+                             classes=list(classes), size=int(x.shape[0]))
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def get(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Samples at ``index`` (B,): {"x": float32 (B, *shape), "y": int64 (B,) when labelled}."""
+        out = {"x": to_float(self.x[index])}
+        if self.y is not None:
+            out["y"] = self.y[index]
+        return out
+
+    def all(self) -> dict[str, torch.Tensor]:
+        """The whole set: {"x": float32 (N, *shape), "y": int64 (N,) when labelled}."""
+        out = {"x": to_float(self.x)}
+        if self.y is not None:
+            out["y"] = self.y.clone()
+        return out
+
+
+class Distribution(Protocol):
+    """A toy distribution; mixtures also have ``means`` (K, d), ``std`` and ``log_prob``."""
+
+    name: str
+    dim: int
+    means: torch.Tensor | None
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n samples: (x float32 (n, d), component int64 (n,))."""
+        ...
+
+
+class ToySource(Source):
+    """Infinite sampling from a toy distribution; labelled by mixture component when it has ``means``."""
+
+    def __init__(self, distribution: Distribution, name: str | None = None) -> None:
+        self.distribution = distribution
+        means = getattr(distribution, "means", None)
+        classes = [str(k) for k in range(len(means))] if means is not None else []
+        self.info = DataInfo(name=name or distribution.name, kind="points", shape=(int(distribution.dim),),
+                             classes=classes, size=None)
+
+    def sample(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """n samples: {"x": float32 (n, d), "y": int64 (n,) component, for mixtures}."""
+        x, comp = self.distribution.sample(n, generator)
+        out = {"x": x.to(torch.float32)}
+        if self.info.classes:
+            out["y"] = comp.to(torch.int64)
+        return out
+
+
+class StreamSource(Source):
+    """A map-style ``Dataset`` decoded from disk by ``workers`` DataLoader processes.
+
+    ``dataset[i]`` returns x (C, H, W) (uint8 pixels or float) when unlabelled, (x, y: int) when
+    ``classes`` is given. ``shape`` is read from ``dataset[0]`` when not given.
+    """
+
+    def __init__(self, dataset: Dataset, name: str = "stream", classes: Sequence[str] = (),
+                 workers: int = 0, shape: tuple[int, ...] | None = None) -> None:
+        try:
+            n = len(dataset)  # type: ignore[arg-type]
+        except TypeError:
+            raise DataError(f"{name}: the data set must have a length (a map-style Dataset)") from None
+        if n == 0:
+            raise DataError(f"{name}: the data set has no samples")
+        if workers < 0:
+            raise DataError(f"{name}: data.workers must be zero or positive, got {workers}")
+        if shape is None:
+            first: Any = dataset[0]
+            x0 = first[0] if classes else first
+            shape = tuple(int(s) for s in x0.shape)
+        self.dataset = dataset
+        self.workers = int(workers)
+        self.info = DataInfo(name=name, kind=_kind(shape), shape=tuple(shape), classes=list(classes), size=n)
+
+    def __len__(self) -> int:
+        return int(self.info.size or 0)

@@ -1,0 +1,200 @@
+"""``Batches``: an endless stream of training batches that is a pure function of (seed, batches drawn).
+
+Finite sets walk through one permutation per epoch,
+``torch.randperm(N, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))``,
+concatenated without gaps: batch i holds positions i*B .. i*B+B-1 of that endless sequence, so a
+batch that crosses the end of an epoch wraps into the next one (no sample is ever dropped, and sets
+smaller than one batch work). Toy batch i is drawn with a generator seeded from (seed, i).
+Resuming therefore needs only the batch count and never replays anything; the global torch RNG is
+never touched.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from ..errors import ConfigError, DataError, GankitError
+from .base import Source, StreamSource, TensorSource, ToySource, to_float
+
+_MASK = (1 << 64) - 1
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the permutation used for ``epoch`` of a finite set."""
+    return seed * 1_000_003 + epoch
+
+
+def _splitmix(z: int) -> int:
+    z = (z + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def toy_seed(seed: int, batch: int) -> int:
+    """Seed (63 bits) of the generator that draws toy batch number ``batch``."""
+    return _splitmix(_splitmix(seed & _MASK) ^ batch) >> 1
+
+
+class Order:
+    """Sample indices of batch i for a finite set of n samples: a pure function of (seed, i)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        """int64 (n,): the order of epoch ``epoch``."""
+        perm = self._perms.get(epoch)
+        if perm is None:
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+            perm = torch.randperm(self.n, generator=g)
+            if len(self._perms) >= 4:  # keep the few epochs a batch can touch
+                self._perms.pop(min(self._perms))
+            self._perms[epoch] = perm
+        return perm
+
+    def indices(self, batch: int) -> torch.Tensor:
+        """int64 (batch_size,): the samples of batch number ``batch``."""
+        start = batch * self.batch_size
+        stop = start + self.batch_size
+        parts = []
+        while start < stop:
+            epoch, offset = divmod(start, self.n)
+            take = min(stop - start, self.n - offset)
+            parts.append(self.permutation(epoch)[offset:offset + take])
+            start += take
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+class _BatchSampler(Sampler[list[int]]):
+    """Endless batch sampler for a DataLoader, starting at batch ``start``."""
+
+    def __init__(self, order: Order, start: int) -> None:
+        self.order, self.start = order, start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        i = self.start
+        while True:
+            yield self.order.indices(i).tolist()
+            i += 1
+
+
+def _one_line(e: GankitError) -> GankitError:
+    """A gankit error raised in a DataLoader worker comes back with a traceback; keep its last line."""
+    text = str(e).strip().splitlines()
+    if len(text) <= 1:
+        return e
+    last = text[-1]
+    prefix = f"{type(e).__module__}.{type(e).__name__}: "
+    if last.startswith(prefix):
+        last = last[len(prefix):]
+    return type(e)(last)
+
+
+class Batches:
+    """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled}.
+
+    The stream depends only on (source, batch_size, seed); ``state_dict()`` is the number of
+    batches drawn so far and ``load_state_dict`` jumps there without replaying.
+    """
+
+    def __init__(self, source: Source, batch_size: int, seed: int,
+                 device: torch.device | str = "cpu") -> None:
+        if not isinstance(source, (TensorSource, ToySource, StreamSource)):
+            raise TypeError(f"Batches needs a TensorSource, ToySource or StreamSource, got {type(source).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ConfigError(f"data.batch_size: must be a positive integer, got {batch_size!r}")
+        self.source = source
+        self.batch_size = batch_size
+        self.seed = int(seed)
+        self.device = torch.device(device)
+        self.batches = 0  # batches drawn so far
+        self._order = None if isinstance(source, ToySource) else Order(len(source), batch_size, self.seed)
+        self._loader_iter: Any = None
+
+    # ------------------------------------------------------------------------------ iteration
+
+    def __iter__(self) -> "Batches":
+        return self
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        if isinstance(self.source, ToySource):
+            g = torch.Generator().manual_seed(toy_seed(self.seed, self.batches))
+            batch = self.source.sample(self.batch_size, g)
+        elif isinstance(self.source, TensorSource):
+            assert self._order is not None
+            batch = self.source.get(self._order.indices(self.batches))
+        else:
+            batch = self._next_streamed()
+        self.batches += 1
+        if self.device.type != "cpu":
+            pinned = self.device.type == "cuda"
+            batch = {k: v.to(self.device, non_blocking=pinned) for k, v in batch.items()}
+        return batch
+
+    def _next_streamed(self) -> dict[str, torch.Tensor]:
+        source = self.source
+        assert isinstance(source, StreamSource) and self._order is not None
+        if self._loader_iter is None:
+            loader = DataLoader(
+                source.dataset,
+                batch_sampler=_BatchSampler(self._order, self.batches),
+                num_workers=source.workers,
+                pin_memory=self.device.type == "cuda",
+                # our own generator: DataLoader would otherwise draw its worker seed from the global RNG
+                generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.batches)),
+            )
+            self._loader_iter = iter(loader)
+        try:
+            item = next(self._loader_iter)
+        except GankitError as e:
+            self.close()
+            raise _one_line(e) from None
+        if source.info.classes:
+            x, y = item
+            return {"x": to_float(x), "y": torch.as_tensor(y, dtype=torch.int64)}
+        return {"x": to_float(item)}
+
+    # ------------------------------------------------------------------------------ resume
+
+    @property
+    def epoch(self) -> float:
+        """Passes over a finite set so far (0.0 for toy distributions)."""
+        if self._order is None:
+            return 0.0
+        return self.batches * self.batch_size / self._order.n
+
+    def state_dict(self) -> dict[str, int]:
+        """JSON-serialisable position: {"batches": number of batches drawn}."""
+        return {"batches": self.batches}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Jump to the position saved by ``state_dict`` (any Batches with the same source, size, seed)."""
+        n = state.get("batches") if isinstance(state, dict) else None
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise DataError(f"data stream state: expected {{'batches': integer >= 0}}, got {state!r}")
+        self.close()
+        self.batches = n
+
+    # ------------------------------------------------------------------------------ workers
+
+    def close(self) -> None:
+        """Stop DataLoader workers, if any (the next batch restarts them)."""
+        it, self._loader_iter = self._loader_iter, None
+        if it is not None and hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+
+    def __enter__(self) -> "Batches":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

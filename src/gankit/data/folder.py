@@ -1,0 +1,82 @@
+"""``folder``: every image under data.path, labelled by its first-level sub-folder.
+
+Small sets are decoded once into a uint8 TensorSource; sets of 2 GiB or more (after resizing) are
+streamed from disk by DataLoader workers, with every header checked at load time.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..config import DataConfig
+from ..errors import DataError
+from .base import DATASETS, Source, StreamSource, TensorSource
+from .images import ImageFiles, is_gray, probe, read_image
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+MEMORY_LIMIT = 2 * 1024 ** 3   # decoded bytes above which a folder is streamed instead of held in memory
+
+
+def list_images(root: str) -> list[tuple[str, ...]]:
+    """Relative paths (as tuples of parts) of the images under ``root``, recursive, sorted; hidden entries skipped."""
+    found: list[tuple[str, ...]] = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel = os.path.relpath(folder, root)
+        parts = () if rel == "." else tuple(rel.split(os.sep))
+        found.extend(parts + (f,) for f in files
+                     if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
+    return sorted(found)
+
+
+def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
+                 name: str = "folder", max_bytes: int = MEMORY_LIMIT) -> Source:
+    """Images under ``path`` -> uint8 TensorSource (N, C, S, S), or a StreamSource when N*C*S*S >= max_bytes."""
+    if not path:
+        raise DataError("data.path is empty: the 'folder' data set needs --set data.path=DIR")
+    root = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(root):
+        raise DataError(f"data.path: folder '{root}' does not exist")
+    if not os.path.isdir(root):
+        raise DataError(f"data.path: '{root}' is a file, not a folder; point data.path at the folder holding the images")
+    rel = list_images(root)
+    if not rel:
+        raise DataError(f"data.path: no images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) under '{root}'")
+    files = [os.path.join(root, *p) for p in rel]
+
+    # Labels: first-level sub-folder; any image directly in the root makes the set unlabelled.
+    labelled = all(len(p) > 1 for p in rel)
+    classes = sorted({p[0] for p in rel}) if labelled else []
+    index = {c: i for i, c in enumerate(classes)}
+    labels = [index[p[0]] for p in rel] if labelled else None
+
+    # Header pass: finds unreadable files before training and fixes size / channels when they are 0.
+    headers = [probe(f) for f in files]
+    if not channels:
+        channels = 1 if all(is_gray(mode) for mode, _ in headers) else 3
+    if not size:
+        (w, h), first = headers[0][1], files[0]
+        for f, (_, wh) in zip(files, headers):
+            if wh != (w, h):
+                raise DataError(f"data.path: images under '{root}' differ in size ('{first}' is {w}x{h}, "
+                                f"'{f}' is {wh[0]}x{wh[1]}); set --set data.size=N to resize and centre-crop them")
+        if w != h:
+            raise DataError(f"data.path: images under '{root}' are {w}x{h}, not square; "
+                            f"set --set data.size=N to resize and centre-crop them")
+        size = w
+
+    if len(files) * channels * size * size >= max_bytes:
+        return StreamSource(ImageFiles(files, size, channels, labels), name=name, classes=classes,
+                            workers=workers, shape=(channels, size, size))
+    x = np.empty((len(files), channels, size, size), dtype=np.uint8)
+    for i, f in enumerate(files):
+        x[i] = read_image(f, size, channels)
+    y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
+    return TensorSource(torch.from_numpy(x), y, classes=classes, name=name)
+
+
+@DATASETS.register("folder")
+def load_folder(cfg: DataConfig) -> Source:
+    return build_folder(cfg.path, cfg.size, cfg.channels, cfg.workers)

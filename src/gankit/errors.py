@@ -1,0 +1,13 @@
+"""Errors a user can cause. The CLI turns these into one line on stderr and exit status 2."""
+
+
+class GankitError(Exception):
+    """A problem with the user's input (config, files, shapes): reported in one line, exit 2."""
+
+
+class ConfigError(GankitError):
+    """A bad preset, config key, value or combination."""
+
+
+class DataError(GankitError):
+    """A missing, empty, unreadable or corrupt data source."""

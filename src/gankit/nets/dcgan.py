@@ -1,0 +1,112 @@
+"""`dcgan`: the deep convolutional GAN of Radford, Metz & Chintala (2016).
+
+Square images of 8, 16, 28, 32 or 64 px with 1 or 3 channels. With L = log2(size / 4) stride-2 stages
+(64 px: L = 4, channels g_width*8 -> *4 -> *2 -> *1 -> C, as in the paper with g_width = 128):
+
+G: z (N, z_dim, 1, 1) -> ConvT(4x4) to 4x4 x g_width*2^(L-1), BN, ReLU
+   -> (L-1) x [ConvT(4, 2, 1) doubling size, halving channels, BN, ReLU] -> ConvT(4, 2, 1) to C, tanh.
+D: mirror: Conv(4, 2, 1) C -> d_width, LeakyReLU(0.2) (no norm on the first layer)
+   -> (L-1) x [Conv(4, 2, 1) doubling channels, norm per d_norm, LeakyReLU(0.2)]
+   -> Conv(4x4, valid) to one logit.
+
+28 px (MNIST) uses a 7 -> 14 -> 28 stack: the first G layer is a 7x7 ConvT (1x1 -> 7x7) followed by two
+stride-2 stages, and D ends in a 7x7 valid conv. No resizing, padding or cropping is involved.
+
+Initialisation as in the paper: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0.
+Convs followed by a normalisation layer have no bias.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..config import ModelConfig
+from ..errors import ConfigError
+from . import NETS
+from .layers import add_spectral_norm, check_norm, norm2d
+
+# image side -> (side of the first feature map, number of stride-2 stages)
+SIZES = {8: (4, 1), 16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
+
+
+def init_dcgan(net: nn.Module) -> None:
+    """Paper initialisation, in place, from the global torch RNG."""
+    for mod in net.modules():
+        if isinstance(mod, nn.modules.conv._ConvNd):
+            nn.init.normal_(mod.weight, 0.0, 0.02)
+            if mod.bias is not None:
+                nn.init.zeros_(mod.bias)
+        elif isinstance(mod, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.normal_(mod.weight, 1.0, 0.02)
+            nn.init.zeros_(mod.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """z: (N, z_dim) -> images (N, C, size, size) in [-1, 1]."""
+
+    def __init__(self,
+                 z_dim: int,      # latent size
+                 width: int,      # channels of the last hidden feature map (doubles towards z)
+                 channels: int,   # image channels C
+                 size: int,       # image side; a key of SIZES
+                 ) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        base, stages = SIZES[size]
+        ch = width * 2 ** (stages - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
+                                   nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(stages - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        init_dcgan(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, z_dim) -> (N, C, size, size)."""
+        return self.net(z.reshape(z.shape[0], self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """x: (N, C, size, size) -> logits (N,)."""
+
+    def __init__(self,
+                 width: int,      # channels of the first feature map (doubles per stage)
+                 channels: int,   # image channels C
+                 size: int,       # image side; a key of SIZES
+                 norm: str,       # batch, layer or none (not on the first layer)
+                 ) -> None:
+        super().__init__()
+        base, stages = SIZES[size]
+        ch = width
+        layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for _ in range(stages - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
+                       nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        layers.append(nn.Conv2d(ch, 1, base, 1, 0))
+        self.net = nn.Sequential(*layers)
+        init_dcgan(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, size, size) -> (N,)."""
+        return self.net(x).reshape(x.shape[0])
+
+
+@NETS.register("dcgan")
+def build_dcgan(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for images (C, H, W) with H == W in SIZES and C in (1, 3)."""
+    shape = tuple(shape)
+    if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2] or shape[1] not in SIZES:
+        hint = ("use model.arch=mlp for points" if len(shape) != 3
+                else "set data.channels" if shape[0] not in (1, 3) else "set data.size")
+        raise ConfigError(f"architecture 'dcgan' needs square images of 8, 16, 28, 32 or 64 px with 1 or 3 "
+                          f"channels, got {shape}; {hint}")
+    check_norm(m.d_norm)
+    channels, size = shape[0], shape[1]
+    g = DCGANGenerator(m.z_dim, m.g_width, channels, size)
+    d = DCGANDiscriminator(m.d_width, channels, size, m.d_norm)
+    if m.spectral_norm:
+        add_spectral_norm(d)
+    return g, d

@@ -1,0 +1,54 @@
+"""Small pieces every architecture shares: discriminator normalisation and spectral norm."""
+from __future__ import annotations
+
+import torch.nn as nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ..errors import ConfigError
+
+NORMS = ("batch", "layer", "none")
+
+
+def check_norm(kind: str) -> None:
+    """Raise ConfigError unless `kind` is a known d_norm value."""
+    if kind not in NORMS:
+        raise ConfigError(f"model.d_norm: unknown normalisation '{kind}'; valid: {', '.join(NORMS)}")
+
+
+def norm2d(kind: str, channels: int) -> nn.Module:
+    """Normalisation for (N, C, H, W) features: BatchNorm2d, GroupNorm(1, C) (per-sample layer norm) or none."""
+    check_norm(kind)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
+def norm1d(kind: str, features: int) -> nn.Module:
+    """Normalisation for (N, F) features: BatchNorm1d, LayerNorm or none."""
+    check_norm(kind)
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind == "layer":
+        return nn.LayerNorm(features)
+    return nn.Identity()
+
+
+def is_weight_layer(module: nn.Module) -> bool:
+    """True for the layers spectral norm applies to: every Conv*/ConvTranspose* and Linear."""
+    return isinstance(module, (nn.modules.conv._ConvNd, nn.Linear))
+
+
+def add_spectral_norm(net: nn.Module) -> nn.Module:
+    """Wrap the weight of every Conv/Linear in `net` with spectral normalisation, in place; returns `net`.
+
+    Call it after weight initialisation: the parametrisation keeps the initialised weight as
+    ``parametrizations.weight.original`` and stores its power-iteration vectors ``_u``/``_v`` as
+    buffers, so they are part of the state_dict. One power iteration runs per training-mode forward.
+    """
+    for module in list(net.modules()):
+        if is_weight_layer(module) and not parametrize.is_parametrized(module, "weight"):
+            spectral_norm(module)
+    return net

@@ -1,0 +1,94 @@
+"""`mlp`: fully-connected G and D in the spirit of the original GAN (Goodfellow et al., 2014).
+
+For 1-D/2-D toy points (shape (d,)) and flattened images (shape (C, H, W)).
+
+G: z -> [Linear, ReLU] x depth (width g_width) -> Linear to prod(shape) [-> tanh for images] -> reshape.
+D: flatten -> [Linear, (LayerNorm), LeakyReLU(0.2)] x depth (width d_width) -> Linear -> (N,) logits.
+
+Choices:
+- D normalisation: only ``d_norm="layer"`` adds a LayerNorm; ``"batch"`` is treated as none, because
+  batch statistics in a small fully-connected critic couple the samples of a batch (and break
+  per-sample gradient penalties), and the original GAN used no normalisation in D.
+- The original maxout units and dropout are replaced by (Leaky)ReLU; weights keep PyTorch's default
+  (Kaiming-uniform) initialisation, drawn from the global RNG.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..config import ModelConfig
+from ..errors import ConfigError
+from . import NETS
+from .layers import add_spectral_norm, check_norm
+
+
+class MLPGenerator(nn.Module):
+    """z: (N, z_dim) -> samples (N, *shape); tanh output for images, linear for points."""
+
+    def __init__(self,
+                 z_dim: int,                 # latent size
+                 width: int,                 # hidden units per layer
+                 depth: int,                 # number of hidden layers
+                 shape: tuple[int, ...],     # sample shape: (d,) or (C, H, W)
+                 ) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.shape = tuple(shape)
+        layers: list[nn.Module] = []
+        fan_in = z_dim
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width), nn.ReLU()]
+            fan_in = width
+        layers.append(nn.Linear(fan_in, math.prod(shape)))
+        if len(shape) == 3:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, z_dim) -> (N, *shape)."""
+        return self.net(z).reshape(z.shape[0], *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """x: (N, *shape) -> logits (N,)."""
+
+    def __init__(self,
+                 shape: tuple[int, ...],     # sample shape: (d,) or (C, H, W)
+                 width: int,                 # hidden units per layer
+                 depth: int,                 # number of hidden layers
+                 layer_norm: bool,           # LayerNorm before each LeakyReLU
+                 ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        fan_in = math.prod(shape)
+        for _ in range(depth):
+            layers.append(nn.Linear(fan_in, width))
+            if layer_norm:
+                layers.append(nn.LayerNorm(width))
+            layers.append(nn.LeakyReLU(0.2))
+            fan_in = width
+        layers.append(nn.Linear(fan_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, *shape) -> (N,)."""
+        return self.net(x).reshape(x.shape[0])
+
+
+@NETS.register("mlp")
+def build_mlp(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for points (d,) or images (C, H, W)."""
+    if len(shape) not in (1, 3) or min(shape, default=0) < 1:
+        raise ConfigError(f"architecture 'mlp' needs points (d,) or images (C, H, W) of positive sizes, "
+                          f"got {tuple(shape)}")
+    if m.depth < 1:
+        raise ConfigError(f"model.depth: architecture 'mlp' needs at least 1 hidden layer, got {m.depth}")
+    check_norm(m.d_norm)
+    g = MLPGenerator(m.z_dim, m.g_width, m.depth, shape)
+    d = MLPDiscriminator(shape, m.d_width, m.depth, layer_norm=m.d_norm == "layer")
+    if m.spectral_norm:
+        add_spectral_norm(d)
+    return g, d

@@ -1,0 +1,145 @@
+"""GAN objectives as pure functions on discriminator logits, and penalties as functions of D.
+
+Conventions: ``real`` and ``fake`` are D's raw outputs (logits, shape (N,)) on real samples x and on
+generated samples G(z). For the sigmoid-based objectives D(x) = sigmoid(real). Every function returns a
+scalar loss that the caller *minimises*; batch expectations are means.
+
+The objectives named in the registry (``loss.name``):
+
+=============== ======================================= =====================================
+name             discriminator minimises                 generator minimises
+=============== ======================================= =====================================
+minimax          -E log D(x) - E log(1 - D(G(z)))        E log(1 - D(G(z)))   (saturating)
+nonsaturating    same as minimax                         -E log D(G(z))
+lsgan            ½E (D(x) - 1)² + ½E D(G(z))²            ½E (D(G(z)) - 1)²
+hinge            E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))   -E D(G(z))
+wasserstein      E D(G(z)) - E D(x)                      -E D(G(z))
+=============== ======================================= =====================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .registry import Registry
+
+
+# ------------------------------------------------------------------------ the original GAN [001, 003]
+
+def d_minimax(real: Tensor, fake: Tensor) -> Tensor:
+    """Goodfellow et al.'s discriminator loss, the negated value function V(D, G) [seed 001]:
+
+        L_D = -E_x[log D(x)] - E_z[log(1 - D(G(z)))],   D = sigmoid(logits).
+
+    log D = -softplus(-l) and log(1 - D) = -softplus(l), which stay finite for any logit.
+    """
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def g_minimax(fake: Tensor) -> Tensor:
+    """The *saturating* generator loss of the minimax game [seed 003]:  L_G = E_z[log(1 - D(G(z)))].
+
+    Its gradient vanishes when D confidently rejects the samples (D(G(z)) -> 0), early in training.
+    """
+    return -F.softplus(fake).mean()
+
+
+def g_nonsaturating(fake: Tensor) -> Tensor:
+    """The *non-saturating* generator loss [seed 003]:  L_G = -E_z[log D(G(z))].
+
+    Same fixed point as the minimax game, strong gradients when D(G(z)) is small.
+    """
+    return F.softplus(-fake).mean()
+
+
+# ------------------------------------------------------------------------------------------ LSGAN
+
+def d_lsgan(real: Tensor, fake: Tensor) -> Tensor:
+    """Least-squares GAN (Mao et al. 2017, targets a=0, b=1):  L_D = ½E[(D(x) - 1)²] + ½E[D(G(z))²]."""
+    return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake ** 2).mean()
+
+
+def g_lsgan(fake: Tensor) -> Tensor:
+    """Least-squares GAN generator (c = 1):  L_G = ½E[(D(G(z)) - 1)²]."""
+    return 0.5 * ((fake - 1.0) ** 2).mean()
+
+
+# ------------------------------------------------------------------------------------------ hinge
+
+def d_hinge(real: Tensor, fake: Tensor) -> Tensor:
+    """Hinge loss (Lim & Ye 2017; SNGAN, BigGAN):  L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def g_hinge(fake: Tensor) -> Tensor:
+    """Hinge generator loss:  L_G = -E[D(G(z))]."""
+    return -fake.mean()
+
+
+# ------------------------------------------------------------------------------ Wasserstein [§11.7]
+
+def d_wasserstein(real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN critic loss [§11.7]:  L_D = E[D(G(z))] - E[D(x)].
+
+    With D 1-Lipschitz (clipping, gradient penalty or spectral norm), -L_D estimates W1(p_data, p_g).
+    """
+    return fake.mean() - real.mean()
+
+
+def g_wasserstein(fake: Tensor) -> Tensor:
+    """WGAN generator loss:  L_G = -E[D(G(z))]."""
+    return -fake.mean()
+
+
+# ------------------------------------------------------------------------------------- the registry
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    d_loss: Callable[[Tensor, Tensor], Tensor]   # (real_logits, fake_logits) -> scalar
+    g_loss: Callable[[Tensor], Tensor]           # fake_logits -> scalar
+
+
+OBJECTIVES: Registry[Objective] = Registry("objective")
+for _o in (Objective("minimax", d_minimax, g_minimax),
+           Objective("nonsaturating", d_minimax, g_nonsaturating),
+           Objective("lsgan", d_lsgan, g_lsgan),
+           Objective("hinge", d_hinge, g_hinge),
+           Objective("wasserstein", d_wasserstein, g_wasserstein)):
+    OBJECTIVES.register(_o.name)(_o)
+
+
+# ---------------------------------------------------------------------------------------- penalties
+
+def _input_grad_norms(D: nn.Module, x: Tensor) -> Tensor:
+    """‖∇_x D(x)‖₂ per sample, shape (N,), keeping the graph so the penalty can be back-propagated."""
+    x = x.detach().requires_grad_(True)
+    out = D(x)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.flatten(1).norm(2, dim=1)
+
+
+def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017) [§11.7]:  E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²],
+
+    x̂ = ε x + (1 - ε) G(z), ε ~ U[0, 1] per sample (from the global torch RNG). Multiply by λ (10).
+    """
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
+    return ((_input_grad_norms(D, x_hat) - 1.0) ** 2).mean()
+
+
+def r1_penalty(D: nn.Module, real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018):  E_x[‖∇_x D(x)‖₂²] on real data. Multiply by γ/2."""
+    return (_input_grad_norms(D, real) ** 2).mean()
+
+
+@torch.no_grad()
+def clip_weights_(D: nn.Module, c: float) -> None:
+    """WGAN weight clipping [§11.7]: every parameter of D clamped to [-c, c] in place."""
+    for p in D.parameters():
+        p.clamp_(-c, c)

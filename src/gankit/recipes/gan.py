@@ -1,0 +1,82 @@
+"""The unconditional GAN of seed 001: k discriminator steps, then one generator step."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .. import nets
+from ..config import Config
+from ..data import DataInfo
+from ..objectives import OBJECTIVES, clip_weights_, gradient_penalty, r1_penalty
+from ..train.stats import report
+from . import RECIPES, Phase
+
+
+@RECIPES.register("gan")
+class GAN:
+    """G: z -> x, D: x -> logit, trained with any objective of ``gankit.objectives`` and its penalties."""
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
+        self.device = device
+        self.z_dim = cfg.model.z_dim
+        self.G, self.D = (m.to(device) for m in nets.build(cfg.model, info.shape))
+        self.nets = {"G": self.G, "D": self.D}
+        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.loss = cfg.loss
+        o = cfg.optim
+        self.optimizers = {
+            "G": torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g)),
+            "D": torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d)),
+        }
+        self.ema_targets = ["G"]
+        self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps),
+                       Phase("G", self.g_step, fresh_batch=False)]
+
+    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I), shape (n, z_dim)."""
+        return torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator else self.device).to(self.device)
+
+    def d_step(self, batch: dict[str, Tensor]) -> None:
+        real = batch["x"]
+        with torch.no_grad():
+            fake = self.G(self.latents(real.shape[0]))
+        real_logits, fake_logits = self.D(real), self.D(fake)
+        loss = self.objective.d_loss(real_logits, fake_logits)
+        report("loss/D", loss)
+        report("D/real", real_logits.mean())
+        report("D/fake", fake_logits.mean())
+        if self.loss.gp > 0:
+            gp = gradient_penalty(self.D, real, fake)
+            report("penalty/gp", gp)
+            loss = loss + self.loss.gp * gp
+        if self.loss.r1 > 0:
+            r1 = r1_penalty(self.D, real)
+            report("penalty/r1", r1)
+            loss = loss + 0.5 * self.loss.r1 * r1
+        opt = self.optimizers["D"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if self.loss.clip > 0:
+            clip_weights_(self.D, self.loss.clip)
+
+    def g_step(self, batch: dict[str, Tensor]) -> None:
+        fake = self.G(self.latents(batch["x"].shape[0]))
+        self.D.requires_grad_(False)  # no D gradients are needed for the generator's update
+        loss = self.objective.g_loss(self.D(fake))
+        self.D.requires_grad_(True)
+        report("loss/G", loss)
+        opt = self.optimizers["G"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    @torch.no_grad()
+    def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:
+        """Samples (N, *shape) for latents z (N, z_dim), from the EMA generator when there is one."""
+        G = self.nets.get("G_ema") if ema and "G_ema" in self.nets else self.G
+        was_training = G.training
+        G.eval()
+        out = G(z.to(self.device))
+        G.train(was_training)
+        return out

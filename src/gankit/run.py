@@ -1,0 +1,53 @@
+"""Open a finished (or running) run directory for sampling, interpolation and evaluation."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import config as config_mod
+from .config import Config
+from .data import DataInfo
+from .errors import GankitError
+from .recipes import RECIPES
+from .train import checkpoint
+from .train.loop import attach_emas, pick_device
+
+
+@dataclass
+class LoadedRun:
+    cfg: Config
+    info: DataInfo
+    recipe: object          # the recipe, networks loaded; recipe.sample(z) draws from it
+    checkpoint: Path
+
+
+def open_run(run: str | Path, device: str = "cpu") -> LoadedRun:
+    """Rebuild a run's recipe from its newest checkpoint (config and weights), without loading data."""
+    run = Path(run)
+    if not run.is_dir():
+        raise GankitError(f"run directory '{run}' does not exist")
+    ckpt = checkpoint.latest(run / "checkpoints")
+    if ckpt is None:
+        raise GankitError(f"'{run}' holds no checkpoint (expected {run}/checkpoints/step_*/); is it a gankit run directory?")
+    cfg = config_mod.from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
+    meta = json.loads((ckpt / "state.json").read_text())
+    d = meta["data_info"]
+    info = DataInfo(**{**d, "shape": tuple(d["shape"])})
+    torch.manual_seed(0)  # network construction draws initial weights; they are overwritten below
+    recipe = RECIPES.get(cfg.train.recipe)(cfg, info, pick_device(device))
+    attach_emas(recipe, cfg.train.ema)
+    checkpoint.load_weights(ckpt, recipe.nets)
+    return LoadedRun(cfg, info, recipe, ckpt)
+
+
+def draw(loaded: LoadedRun, n: int, seed: int = 0, ema: bool = True, batch: int = 500) -> torch.Tensor:
+    """n samples (n, *shape) on the CPU, from latents drawn with their own generator seeded ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, n, batch):
+        z = loaded.recipe.latents(min(batch, n - start), generator=gen)
+        out.append(loaded.recipe.sample(z, ema=ema).cpu())
+    return torch.cat(out) if out else torch.empty(0, *loaded.info.shape)

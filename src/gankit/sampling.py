@@ -1,0 +1,94 @@
+"""`gankit sample` and `gankit interpolate`: write a run's samples as a grid, PNG files or an array."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import GankitError
+from .images import default_scale, save_each, save_grid, save_points_plot, to_uint8
+from .run import LoadedRun, draw
+
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def output_kind(out: str) -> str:
+    """'grid' (an image file), 'array' (.npy) or 'folder' (a directory: trailing '/', existing, or no suffix)."""
+    p = Path(out)
+    if out.endswith("/") or p.is_dir():
+        return "folder"
+    if p.suffix.lower() in GRID_SUFFIXES:
+        return "grid"
+    if p.suffix.lower() == ".npy":
+        return "array"
+    if p.suffix == "":
+        return "folder"
+    raise GankitError(f"--out {out}: unknown output type '{p.suffix}'; valid: a .png/.jpg grid, a .npy array or a folder/")
+
+
+def write_samples(loaded: LoadedRun, n: int, out: str, seed: int = 0, ema: bool = True) -> str:
+    """Draw n samples and write them to ``out``; return a one-line description of what was written."""
+    if n <= 0:
+        raise GankitError(f"--n must be positive, got {n}")
+    kind = output_kind(out)
+    points = loaded.info.kind == "points"
+    if kind == "folder" and points:
+        raise GankitError(f"--out {out}: a folder of PNGs needs an image run; this run makes "
+                          f"{loaded.info.shape[0]}-D points: use samples.npy or plot.png")
+    x = draw(loaded, n, seed=seed, ema=ema)
+    path = Path(out)
+    if path.parent != Path("") and not path.parent.exists() and kind != "folder":
+        raise GankitError(f"--out {out}: folder '{path.parent}' does not exist")
+    if kind == "array":
+        arr = x.numpy().astype(np.float32) if points else to_uint8(x)
+        np.save(path, arr)
+        return f"wrote {path} {arr.dtype} {arr.shape}"
+    if kind == "grid":
+        if points:
+            save_points_plot(x, path, title=f"{n} samples")
+        else:
+            save_grid(x, path, scale=default_scale(loaded.info.shape[-1]))
+        return f"wrote {path} ({n} samples)"
+    save_each(x, path)
+    return f"wrote {n} PNGs to {path}/"
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between rows of a and b (N, d) at fractions t (S,) -> (N, S, d)."""
+    a_n, b_n = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(1).clamp(-1 + 1e-7, 1 - 1e-7))[:, None, None]
+    t = t[None, :, None]
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a[:, None] + (torch.sin(t * omega) / so) * b[:, None]
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Linear interpolation between rows of a and b (N, d) at fractions t (S,) -> (N, S, d)."""
+    t = t[None, :, None]
+    return (1 - t) * a[:, None] + t * b[:, None]
+
+
+def write_interpolation(loaded: LoadedRun, out: str, rows: int = 8, steps: int = 10, seed: int = 0,
+                        mode: str = "slerp", ema: bool = True) -> str:
+    """Rows of samples along latent paths between random endpoints [seed §11.5]: one row a pair of z."""
+    if mode not in ("slerp", "lerp"):
+        raise GankitError(f"--mode {mode}: unknown interpolation; valid: slerp, lerp")
+    if rows <= 0 or steps < 2:
+        raise GankitError(f"--rows must be ≥ 1 and --steps ≥ 2, got {rows} and {steps}")
+    path = Path(out)
+    if path.suffix.lower() not in GRID_SUFFIXES:
+        raise GankitError(f"--out {out}: interpolation writes an image; valid suffixes: {', '.join(GRID_SUFFIXES)}")
+    gen = torch.Generator().manual_seed(seed)
+    a = loaded.recipe.latents(rows, generator=gen).cpu()
+    b = loaded.recipe.latents(rows, generator=gen).cpu()
+    t = torch.linspace(0, 1, steps)
+    z = (slerp if mode == "slerp" else lerp)(a, b, t).reshape(rows * steps, -1)
+    x = loaded.recipe.sample(z, ema=ema).cpu()
+    if loaded.info.kind == "points":
+        save_points_plot(x, path, title=f"{rows} latent paths, {steps} steps each")
+    else:
+        save_grid(x, path, nrow=steps, scale=default_scale(loaded.info.shape[-1]))
+    return f"wrote {path} ({rows} rows × {steps} steps, {mode})"

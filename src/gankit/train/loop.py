@@ -1,0 +1,200 @@
+"""The one training loop, shared by every recipe.
+
+The recipe decides what a step does (its ``phases``); this loop does everything else: data, the
+schedule, EMA, checkpoints and exact resume, stats, sample grids, time and step bounds.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import config as config_mod
+from .. import data
+from ..config import Config
+from ..errors import GankitError
+from ..images import default_scale, save_grid, save_points_plot
+from ..recipes import RECIPES
+from . import checkpoint
+from .ema import EMA
+from .stats import Collector, JsonlSink, TensorBoardSink
+
+GRID_SEED_OFFSET = 7919  # the fixed grid latents come from their own generator, never the global RNG
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GankitError(f"train.device={name}: CUDA is not available here; valid: auto, cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise GankitError("train.device=mps: MPS is not available here; valid: auto, cpu")
+    return torch.device(name)
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def attach_emas(recipe, decay: float) -> dict[str, EMA]:
+    """Moving averages of the recipe's ``ema_targets``, added to ``recipe.nets`` as "<name>_ema"."""
+    emas = {name: EMA(recipe.nets[name], decay) for name in recipe.ema_targets} if decay > 0 else {}
+    for name, ema in emas.items():
+        recipe.nets[f"{name}_ema"] = ema.shadow
+    return emas
+
+
+class Trainer:
+    """Builds everything a run needs from a Config, before anything is written to disk."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.device = pick_device(cfg.train.device)
+        self.source = data.load(cfg.data)
+        self.info = self.source.info
+        seed_all(cfg.train.seed)
+        self.recipe = RECIPES.get(cfg.train.recipe)(cfg, self.info, self.device)
+        self.emas = attach_emas(self.recipe, cfg.train.ema)
+        self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device)
+        self.step = 0
+        gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
+        self.grid_z = self.recipe.latents(cfg.train.grid, generator=gen)
+
+    # ----------------------------------------------------------------------------------- one step
+
+    def train_step(self) -> None:
+        """One generator step with everything scheduled around it."""
+        batch = None
+        for phase in self.recipe.phases:
+            if self.step % phase.every:
+                continue
+            for _ in range(phase.repeat):
+                if phase.fresh_batch or batch is None:
+                    batch = next(self.batches)
+                phase.fn(batch)
+        for ema in self.emas.values():
+            ema.update(self.step)
+        self.step += 1
+
+    # ------------------------------------------------------------------------------- disk output
+
+    def save_samples(self, path: Path) -> None:
+        x = self.recipe.sample(self.grid_z)
+        if self.info.kind == "points":
+            real = None
+            if isinstance(self.source, data.ToySource):  # the true distribution, drawn beside the samples
+                real = self.source.distribution.sample(len(x), torch.Generator().manual_seed(1))[0]
+            save_points_plot(x, path, real=real, title=f"step {self.step}")
+        else:
+            save_grid(x, path, scale=default_scale(self.info.shape[-1]))
+
+    def save_checkpoint(self, run: Path) -> Path:
+        extra = {"data": self.batches.state_dict(), "data_info": asdict(self.info)}
+        return checkpoint.save(run / "checkpoints", self.step, self.recipe.nets, self.recipe.optimizers,
+                               config_mod.to_toml(self.cfg), extra, keep=self.cfg.train.keep)
+
+    def restore(self, run: Path) -> Path:
+        ckpt = checkpoint.latest(run / "checkpoints")
+        if ckpt is None:
+            raise GankitError(f"--resume: no checkpoint under '{run / 'checkpoints'}'")
+        meta = checkpoint.load(ckpt, self.recipe.nets, self.recipe.optimizers)
+        self.step = meta["step"]
+        self.batches.load_state_dict(meta["data"])
+        return ckpt
+
+    # ------------------------------------------------------------------------------------ the run
+
+    def run(self, out: Path, resume: bool = False, log: Callable[[str], None] | None = None) -> Path:
+        """Train into run directory ``out`` until train.steps or train.max_seconds; return the last checkpoint."""
+        log = log or (lambda s: print(s, file=sys.stderr))
+        t = self.cfg.train
+        if resume:
+            ckpt = self.restore(out)
+            log(f"resuming {out} from {ckpt.name} (step {self.step})")
+        created = not out.exists()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.toml").write_text(config_mod.to_toml(self.cfg))
+            (out / "data.json").write_text(json.dumps(asdict(self.info), indent=1))
+            sinks = [JsonlSink(out / "metrics.jsonl", resume_step=self.step if resume else None),
+                     TensorBoardSink(out / "tb", resume_step=self.step if resume else None)]
+            return self._loop(out, sinks, log)
+        except BaseException:
+            if created:  # no half-written run directory
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+
+    def _loop(self, out: Path, sinks: list, log: Callable[[str], None]) -> Path:
+        t = self.cfg.train
+        bar = _progress(t, self.step)
+        start = time.perf_counter()
+        last_t, last_step = start, self.step
+        last_ckpt = None
+        with Collector(sinks) as stats:
+            while self.step < t.steps:
+                self.train_step()
+                s = self.step
+                timed_out = t.max_seconds > 0 and time.perf_counter() - start >= t.max_seconds
+                if s % t.log_every == 0 or s == t.steps or timed_out:
+                    now = time.perf_counter()
+                    it_s = (s - last_step) / max(now - last_t, 1e-9)
+                    values = stats.flush(s, {"time/step_ms": 1000.0 / it_s, "time/it_per_s": it_s})
+                    last_t, last_step = now, s
+                    bar.show(s, values)
+                if s % t.sample_every == 0:
+                    self.save_samples(out / "samples" / f"step_{s:07d}.png")
+                if s % t.ckpt_every == 0:
+                    last_ckpt = self.save_checkpoint(out)
+                if timed_out:
+                    log(f"train.max_seconds={t.max_seconds:g} reached at step {s}")
+                    break
+        bar.close()
+        if last_ckpt is None or last_ckpt.name != checkpoint.step_name(self.step):
+            last_ckpt = self.save_checkpoint(out)
+        self.save_samples(out / "samples" / "final.png")
+        self.batches.close()
+        log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {out / 'samples' / 'final.png'}")
+        return last_ckpt
+
+
+class _progress:
+    """A tqdm bar on a terminal; otherwise a plain line every tenth of the run."""
+
+    def __init__(self, t, initial: int) -> None:
+        self.total = t.steps
+        self.tty = t.progress and sys.stderr.isatty()
+        self.bar = None
+        self.next_line = initial
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=t.steps, initial=initial, unit="step", dynamic_ncols=True)
+
+    def show(self, step: int, values: dict[str, float]) -> None:
+        short = {k.split("/")[-1] if k.startswith("loss/") else k: v for k, v in values.items()
+                 if k.startswith("loss/")}
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in short.items()}, refresh=False)
+        elif step >= self.next_line:
+            self.next_line = step + max(1, self.total // 10)
+            losses = " ".join(f"{k}={v:.3f}" for k, v in short.items())
+            print(f"step {step}/{self.total} {losses} {values.get('time/it_per_s', math.nan):.1f} it/s",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

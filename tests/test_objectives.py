@@ -1,0 +1,123 @@
+"""Every objective and penalty against values computed by hand (or by an independent formula)."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gankit import objectives as O
+
+REAL = torch.tensor([2.0, -1.0, 0.5])
+FAKE = torch.tensor([-3.0, 0.0, 1.0])
+
+
+def sig(v):
+    return 1 / (1 + math.exp(-v))
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+def test_minimax_d_loss_is_negated_value_function():
+    # -E log D(x) - E log(1 - D(G(z))) with D = sigmoid, written out term by term
+    expected = -mean([math.log(sig(v)) for v in REAL.tolist()]) - mean([math.log(1 - sig(v)) for v in FAKE.tolist()])
+    assert O.d_minimax(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_saturating_and_nonsaturating_generator_losses():
+    sat = mean([math.log(1 - sig(v)) for v in FAKE.tolist()])
+    ns = -mean([math.log(sig(v)) for v in FAKE.tolist()])
+    assert O.g_minimax(FAKE).item() == pytest.approx(sat, rel=1e-6)
+    assert O.g_nonsaturating(FAKE).item() == pytest.approx(ns, rel=1e-6)
+    # the point of the non-saturating loss: where D rejects the fake (logit -10) the saturating
+    # gradient wrt the logit is ~ -sigmoid(-10)... tiny, the non-saturating one is ~ -1
+    f = torch.tensor([-10.0], requires_grad=True)
+    O.g_minimax(f).backward()
+    g_sat = f.grad.item()
+    f.grad = None
+    O.g_nonsaturating(f).backward()
+    assert abs(g_sat) == pytest.approx(sig(-10), rel=1e-4)
+    assert f.grad.item() == pytest.approx(-(1 - sig(-10)), rel=1e-4)
+
+
+def test_minimax_is_finite_for_extreme_logits():
+    big = torch.tensor([1e4, -1e4])
+    assert torch.isfinite(O.d_minimax(big, big)) and torch.isfinite(O.g_minimax(big))
+    assert O.d_minimax(big, big).item() == pytest.approx(0.5 * 1e4 + 0.5 * 1e4, rel=1e-6)
+
+
+def test_lsgan():
+    d = 0.5 * mean([(v - 1) ** 2 for v in REAL.tolist()]) + 0.5 * mean([v ** 2 for v in FAKE.tolist()])
+    g = 0.5 * mean([(v - 1) ** 2 for v in FAKE.tolist()])
+    assert O.d_lsgan(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
+    assert O.g_lsgan(FAKE).item() == pytest.approx(g, rel=1e-6)
+
+
+def test_hinge():
+    # real: max(0,1-2)=0, max(0,1+1)=2, max(0,0.5)=0.5 -> 2.5/3; fake: max(0,-2)=0, 1, 2 -> 3/3
+    assert O.d_hinge(REAL, FAKE).item() == pytest.approx(2.5 / 3 + 1.0, rel=1e-6)
+    assert O.g_hinge(FAKE).item() == pytest.approx(2.0 / 3, rel=1e-6)
+
+
+def test_wasserstein():
+    assert O.d_wasserstein(REAL, FAKE).item() == pytest.approx(-2.0 / 3 - 0.5, rel=1e-6)
+    assert O.g_wasserstein(FAKE).item() == pytest.approx(2.0 / 3, rel=1e-6)
+
+
+def test_registry_names_and_error():
+    assert O.OBJECTIVES.names() == ["hinge", "lsgan", "minimax", "nonsaturating", "wasserstein"]
+    assert O.OBJECTIVES.get("minimax").g_loss is O.g_minimax
+    assert O.OBJECTIVES.get("nonsaturating").d_loss is O.d_minimax
+    with pytest.raises(Exception, match="unknown objective 'wgan'; valid: hinge, lsgan, minimax"):
+        O.OBJECTIVES.get("wgan")
+
+
+class Quadratic(nn.Module):
+    """D(x) = a·Σx² : ∇D = 2a x, so ‖∇D‖ = 2|a|‖x‖ is known exactly."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(a))
+
+    def forward(self, x):
+        return self.a * (x ** 2).flatten(1).sum(1)
+
+
+def test_r1_penalty_exact():
+    D = Quadratic(0.5)
+    x = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    # ‖∇D‖² = ‖x‖² -> (25 + 1) / 2
+    pen = O.r1_penalty(D, x)
+    assert pen.item() == pytest.approx(13.0, rel=1e-6)
+    pen.backward()  # d/da of E[4a²‖x‖²] = 8a E‖x‖² = 8*0.5*13
+    assert D.a.grad.item() == pytest.approx(52.0, rel=1e-6)
+
+
+def test_gradient_penalty_exact_with_known_epsilon():
+    D = Quadratic(1.0)
+    real = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    fake = torch.tensor([[0.0, 0.0], [0.0, 3.0]])
+    torch.manual_seed(123)
+    eps = torch.rand(2, 1)
+    torch.manual_seed(123)
+    pen = O.gradient_penalty(D, real, fake)
+    x_hat = eps * real + (1 - eps) * fake
+    norms = 2 * x_hat.norm(dim=1)
+    assert pen.item() == pytest.approx(((norms - 1) ** 2).mean().item(), rel=1e-6)
+
+
+def test_gradient_penalty_zero_for_unit_slope_critic():
+    lin = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.6, 0.0, 0.8]]))  # ‖w‖ = 1 -> ‖∇D‖ = 1 everywhere
+    D = lambda x: lin(x).squeeze(1)  # noqa: E731
+    assert O.gradient_penalty(D, torch.randn(5, 3), torch.randn(5, 3)).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_weight_clipping():
+    lin = nn.Linear(4, 4)
+    with torch.no_grad():
+        lin.weight.mul_(100)
+    O.clip_weights_(lin, 0.01)
+    assert all(p.abs().max().item() <= 0.01 for p in lin.parameters())
