@@ -214,3 +214,22 @@ def test_safetensors_round_trip(tmp_path, arch: str, shape: tuple[int, ...], d_n
     D.train(), D2.train()
     with torch.no_grad():   # one more power iteration from identical buffers stays identical
         assert torch.equal(D(x), D2(x))
+
+
+# ------------------------------------------------------------------------------------ PacGAN packing
+
+@pytest.mark.parametrize("arch, shape", [("mlp", (2,)), ("dcgan", (1, 8, 8)), ("resnet", (3, 16, 16))])
+def test_packed_discriminator_judges_k_samples_at_once(arch, shape):
+    from gankit.nets import Packed
+
+    torch.manual_seed(0)
+    G, D = build(ModelConfig(arch=arch, z_dim=4, g_width=8, d_width=8, pack=3), shape)
+    assert isinstance(D, Packed) and D.k == 3
+    x = torch.randn(6, *shape)
+    out = D(x)
+    assert out.shape == (2,)
+    # the first logit depends on samples 0..2 only, stacked on the channel/feature axis in order
+    manual = D.inner(torch.cat([x[0], x[1], x[2]], dim=0)[None])
+    assert torch.allclose(out[0], manual[0], atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        D(torch.randn(4, *shape))

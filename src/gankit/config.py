@@ -41,6 +41,7 @@ class ModelConfig:
     depth: int = 3                # hidden layers (MLP only)
     d_norm: str = "batch"         # normalisation between D layers: batch, layer, none
     spectral_norm: bool = False   # spectral normalisation on every D layer (SNGAN)
+    pack: int = 1                 # PacGAN: D judges this many samples at once; 1 = off
 
 
 @dataclass
@@ -261,6 +262,8 @@ def validate(cfg: Config) -> None:
                    "data.size": cfg.data.size, "data.workers": cfg.data.workers}.items():
         if v < 0:
             raise ConfigError(f"{key}: must be zero or positive, got {v}")
+    if cfg.model.pack < 1 or cfg.data.batch_size % cfg.model.pack:
+        raise ConfigError(f"model.pack={cfg.model.pack}: must be ≥ 1 and divide data.batch_size={cfg.data.batch_size}")
     if cfg.model.d_norm not in ("batch", "layer", "none"):
         raise ConfigError(f"model.d_norm: unknown normalisation '{cfg.model.d_norm}'; valid: batch, layer, none")
     if cfg.data.channels not in (0, 1, 3):

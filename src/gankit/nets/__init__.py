@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from ..config import ModelConfig
 from ..registry import Registry
-from .layers import add_spectral_norm, is_weight_layer, norm1d, norm2d
+from .layers import Packed, add_spectral_norm, is_weight_layer, norm1d, norm2d
 
 Builder = Callable[[ModelConfig, "tuple[int, ...]"], "tuple[nn.Module, nn.Module]"]
 
@@ -26,8 +26,13 @@ NETS: Registry[Builder] = Registry("architecture")
 
 
 def build(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for samples of `shape` ((d,) for points, (C, H, W) for images)."""
-    return NETS.get(m.arch)(m, tuple(int(s) for s in shape))
+    """(G, D) for samples of `shape` ((d,) for points, (C, H, W) for images).
+
+    With ``m.pack`` = k > 1 (PacGAN), each builder makes D for k samples stacked on the channel (or
+    feature) axis, and D is wrapped in ``Packed`` so it still takes (N, *shape) and returns (N / k,).
+    """
+    G, D = NETS.get(m.arch)(m, tuple(int(s) for s in shape))
+    return G, (Packed(D, m.pack) if m.pack > 1 else D)
 
 
 def num_params(net: nn.Module) -> int:
@@ -38,4 +43,4 @@ def num_params(net: nn.Module) -> int:
 # Imported last: each module registers itself in NETS.
 from . import dcgan, mlp, resnet  # noqa: E402,F401
 
-__all__ = ["NETS", "build", "num_params", "add_spectral_norm", "is_weight_layer", "norm1d", "norm2d"]
+__all__ = ["NETS", "Packed", "build", "num_params", "add_spectral_norm", "is_weight_layer", "norm1d", "norm2d"]

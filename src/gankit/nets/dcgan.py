@@ -106,7 +106,7 @@ def build_dcgan(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.M
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
     g = DCGANGenerator(m.z_dim, m.g_width, channels, size)
-    d = DCGANDiscriminator(m.d_width, channels, size, m.d_norm)
+    d = DCGANDiscriminator(m.d_width, channels * m.pack, size, m.d_norm)
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch.nn as nn
+from torch import Tensor
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -52,3 +53,19 @@ def add_spectral_norm(net: nn.Module) -> nn.Module:
         if is_weight_layer(module) and not parametrize.is_parametrized(module, "weight"):
             spectral_norm(module)
     return net
+
+
+class Packed(nn.Module):
+    """PacGAN packing (Lin et al. 2018): D judges k samples at once, so a generator that repeats itself
+    is easy to spot. (N, *shape) -> k consecutive samples stacked on axis 1 -> inner D -> (N / k,).
+    N must be a multiple of k (the loop's batch size is checked at config time)."""
+
+    def __init__(self, inner: nn.Module, k: int) -> None:
+        super().__init__()
+        self.inner, self.k = inner, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        if n % self.k:
+            raise ValueError(f"a packed discriminator (pack={self.k}) needs a batch that is a multiple of {self.k}, got {n}")
+        return self.inner(x.reshape(n // self.k, self.k * x.shape[1], *x.shape[2:]))

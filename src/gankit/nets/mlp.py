@@ -88,7 +88,7 @@ def build_mlp(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Mod
         raise ConfigError(f"model.depth: architecture 'mlp' needs at least 1 hidden layer, got {m.depth}")
     check_norm(m.d_norm)
     g = MLPGenerator(m.z_dim, m.g_width, m.depth, shape)
-    d = MLPDiscriminator(shape, m.d_width, m.depth, layer_norm=m.d_norm == "layer")
+    d = MLPDiscriminator((math.prod(shape) * m.pack,), m.d_width, m.depth, layer_norm=m.d_norm == "layer")
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

@@ -180,7 +180,7 @@ def build_resnet(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
     g = ResNetGenerator(m.z_dim, m.g_width, channels, size)
-    d = ResNetDiscriminator(m.d_width, channels, size, "layer" if m.d_norm == "layer" else "none")
+    d = ResNetDiscriminator(m.d_width, channels * m.pack, size, "layer" if m.d_norm == "layer" else "none")
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d
