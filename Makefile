@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	rm -rf runs/demo
 	$(BIN)/gankit train --preset digits --out runs/demo
 	@echo "sample grid: runs/demo/samples/final.png"
 

@@ -23,7 +23,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from . import NETS
-from .layers import add_spectral_norm, check_norm, norm2d
+from .layers import check_square_image, add_spectral_norm, check_norm, norm2d
 
 # image side -> (side of the first feature map, number of stride-2 stages)
 SIZES = {8: (4, 1), 16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -97,12 +97,7 @@ class DCGANDiscriminator(nn.Module):
 @NETS.register("dcgan")
 def build_dcgan(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     """(G, D) for images (C, H, W) with H == W in SIZES and C in (1, 3)."""
-    shape = tuple(shape)
-    if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2] or shape[1] not in SIZES:
-        hint = ("use model.arch=mlp for points" if len(shape) != 3
-                else "set data.channels" if shape[0] not in (1, 3) else "set data.size")
-        raise ConfigError(f"architecture 'dcgan' needs square images of 8, 16, 28, 32 or 64 px with 1 or 3 "
-                          f"channels, got {shape}; {hint}")
+    shape = check_square_image("dcgan", shape, tuple(SIZES))
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
     g = DCGANGenerator(m.z_dim, m.g_width, channels, size)

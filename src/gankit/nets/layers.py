@@ -69,3 +69,15 @@ class Packed(nn.Module):
         if n % self.k:
             raise ValueError(f"a packed discriminator (pack={self.k}) needs a batch that is a multiple of {self.k}, got {n}")
         return self.inner(x.reshape(n // self.k, self.k * x.shape[1], *x.shape[2:]))
+
+
+def check_square_image(arch: str, shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` if it is (C, S, S) with C in (1, 3) and S in ``sizes``; else a ConfigError with a hint."""
+    shape = tuple(shape)
+    if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2] or shape[1] not in sizes:
+        hint = ("use model.arch=mlp for points" if len(shape) != 3
+                else "set data.channels" if shape[0] not in (1, 3) else "set data.size")
+        listed = ", ".join(map(str, sizes[:-1])) + f" or {sizes[-1]}"
+        raise ConfigError(f"architecture '{arch}' needs square images of {listed} px with 1 or 3 "
+                          f"channels, got {shape}; {hint}")
+    return shape

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..errors import ConfigError
 from . import NETS
-from .layers import add_spectral_norm, check_norm, norm2d
+from .layers import check_square_image, add_spectral_norm, check_norm, norm2d
 
 SIZES = (16, 32, 64)
 
@@ -171,12 +171,7 @@ class ResNetDiscriminator(nn.Module):
 @NETS.register("resnet")
 def build_resnet(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     """(G, D) for images (C, H, W) with H == W in (16, 32, 64) and C in (1, 3)."""
-    shape = tuple(shape)
-    if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2] or shape[1] not in SIZES:
-        hint = ("use model.arch=mlp for points" if len(shape) != 3
-                else "set data.channels" if shape[0] not in (1, 3) else "set data.size")
-        raise ConfigError(f"architecture 'resnet' needs square images of 16, 32 or 64 px with 1 or 3 "
-                          f"channels, got {shape}; {hint}")
+    shape = check_square_image("resnet", shape, SIZES)
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
     g = ResNetGenerator(m.z_dim, m.g_width, channels, size)

@@ -9,7 +9,9 @@ import json
 import math
 import random
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -133,8 +135,8 @@ class Trainer:
                      TensorBoardSink(out / "tb", resume_step=self.step if resume else None)]
             return self._loop(out, sinks, log)
         except BaseException:
-            if created:  # no half-written run directory
-                shutil.rmtree(out, ignore_errors=True)
+            if created and checkpoint.latest(out / "checkpoints") is None:
+                shutil.rmtree(out, ignore_errors=True)  # no half-written run directory
             raise
 
     def _loop(self, out: Path, sinks: list, log: Callable[[str], None]) -> Path:
@@ -143,9 +145,12 @@ class Trainer:
         start = time.perf_counter()
         last_t, last_step = start, self.step
         last_ckpt = None
-        with Collector(sinks) as stats:
+        with Collector(sinks) as stats, _StopAtStepBoundary() as interrupt:
             while self.step < t.steps:
                 self.train_step()
+                if interrupt.requested:  # Ctrl-C: finish the step, keep it, let `--resume` continue
+                    log(f"interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
+                    raise KeyboardInterrupt
                 s = self.step
                 timed_out = t.max_seconds > 0 and time.perf_counter() - start >= t.max_seconds
                 if s % t.log_every == 0 or s == t.steps or timed_out:
@@ -168,6 +173,27 @@ class Trainer:
         self.batches.close()
         log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {out / 'samples' / 'final.png'}")
         return last_ckpt
+
+
+class _StopAtStepBoundary:
+    """While active, the first Ctrl-C only sets ``requested`` (the loop then checkpoints the finished
+    step and stops); a second Ctrl-C interrupts at once. Only in the main thread."""
+
+    def __enter__(self) -> "_StopAtStepBoundary":
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _progress:
