@@ -44,6 +44,18 @@ def _build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-ema", action="store_true")
 
+    e = sub.add_parser("eval", help="score samples against a reference data set")
+    e.add_argument("samples", help="run directory | image folder | samples.npy")
+    e.add_argument("--ref", required=True, help="preset name (its data set) or an image folder")
+    e.add_argument("--metrics", help="comma-separated; images: fid,kid,is,pr,dc,classifier,memorisation; "
+                                     "points: modes,w1,js (default: all that apply)")
+    e.add_argument("--features", help="inception | classifier | torchvision:MODEL (default: inception when its "
+                                      "weights are present, else the reference's own classifier)")
+    e.add_argument("--n", type=int, default=10000, help="samples drawn from a run, and reference images used (default 10000)")
+    e.add_argument("--seed", type=int, default=0, help="latent seed when SAMPLES is a run")
+    e.add_argument("--picture", help="write samples beside their nearest training images to this PNG")
+    e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
     sub.add_parser("presets", help="list presets with one line each")
     return p
 
@@ -107,6 +119,25 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .metrics.evaluate import evaluate, format_table, load_reference, load_samples
+
+    if args.n <= 1:
+        raise GankitError(f"--n must be at least 2, got {args.n}")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    samples, kind = load_samples(args.samples, n=args.n, seed=args.seed)
+    ref = load_reference(args.ref, n=args.n)
+    values, notes = evaluate(samples, kind, ref, metrics, features=args.features,
+                             picture=Path(args.picture) if args.picture else None)
+    if args.json:
+        print(json.dumps({**values, "notes": notes}))
+    else:
+        print(format_table(values, notes))
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from .config import preset_names, preset_summary
 
@@ -117,7 +148,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "presets": cmd_presets}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "eval": cmd_eval,
+            "presets": cmd_presets}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,12 +78,22 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0                # evaluate during training every N steps; 0 = never
+    metrics: list[str] = field(default_factory=lambda: ["fid"])   # see `gankit eval --help`
+    n: int = 2000                 # samples drawn (and reference images used) per evaluation
+    features: str = ""            # inception | classifier | torchvision:MODEL; "" = automatic
+    best: str = ""                # keep checkpoints/best by this metric (e.g. fid); "" = don't
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -262,6 +272,14 @@ def validate(cfg: Config) -> None:
                    "data.size": cfg.data.size, "data.workers": cfg.data.workers}.items():
         if v < 0:
             raise ConfigError(f"{key}: must be zero or positive, got {v}")
+    if cfg.eval.every < 0 or cfg.eval.n < 2:
+        raise ConfigError(f"eval.every must be ≥ 0 and eval.n ≥ 2, got {cfg.eval.every} and {cfg.eval.n}")
+    if cfg.eval.every:
+        from .metrics.evaluate import ALL_METRICS
+
+        for m in cfg.eval.metrics:
+            if m not in ALL_METRICS:
+                raise ConfigError(f"eval.metrics: unknown metric '{m}'; valid: {', '.join(ALL_METRICS)}")
     if cfg.model.pack < 1 or cfg.data.batch_size % cfg.model.pack:
         raise ConfigError(f"model.pack={cfg.model.pack}: must be ≥ 1 and divide data.batch_size={cfg.data.batch_size}")
     if cfg.model.d_norm not in ("batch", "layer", "none"):
@@ -302,7 +320,7 @@ def to_toml(cfg: Config) -> str:
 
 
 # Keys that may change when a run is resumed (they bound or observe the run, not what it computes).
-RESUMABLE_CHANGES = {"train.steps", "train.max_seconds", "train.progress", "train.device",
+RESUMABLE_CHANGES = {"eval.every", "eval.n", "eval.metrics", "eval.features", "train.steps", "train.max_seconds", "train.progress", "train.device",
                      "train.sample_every", "train.ckpt_every", "train.log_every", "train.keep",
                      "data.workers", "data.path", "data.download"}
 

@@ -129,6 +129,18 @@ def save(ckpt_root: Path, step: int, nets: dict[str, nn.Module], optimizers: dic
     return final
 
 
+def copy_as(ckpt: Path, dest: Path) -> None:
+    """Copy a complete checkpoint directory to ``dest`` (e.g. checkpoints/best), atomically replacing it."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(ckpt, tmp)
+    old = dest.with_name(f".{dest.name}.old")
+    if dest.exists():
+        os.rename(dest, old)
+    os.rename(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def latest(ckpt_root: Path) -> Path | None:
     """The newest complete checkpoint directory under ``ckpt_root``, or None."""
     pointer = ckpt_root / LATEST

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import signal
@@ -31,6 +32,7 @@ from .ema import EMA
 from .stats import Collector, JsonlSink, TensorBoardSink
 
 GRID_SEED_OFFSET = 7919  # the fixed grid latents come from their own generator, never the global RNG
+EVAL_SEED_OFFSET = 104729  # so do the latents of periodic evaluations
 
 
 def pick_device(name: str) -> torch.device:
@@ -72,6 +74,8 @@ class Trainer:
         self.emas = attach_emas(self.recipe, cfg.train.ema)
         self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device)
         self.step = 0
+        self.best: float | None = None   # best value of cfg.eval.best so far
+        self._eval_ref = None            # (reference, extractor name) built at the first evaluation
         gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
         self.grid_z = self.recipe.latents(cfg.train.grid, generator=gen)
 
@@ -103,8 +107,42 @@ class Trainer:
         else:
             save_grid(x, path, scale=default_scale(self.info.shape[-1]))
 
+    def evaluate(self) -> tuple[dict[str, float], list[str]]:
+        """Metrics of cfg.eval on samples of the EMA generator vs the training data. Uses its own
+        latent generator and never the global RNG, so an evaluating run resumes exactly."""
+        from ..metrics.evaluate import evaluate, reference_from_source
+
+        e, d = self.cfg.eval, self.cfg.data
+        if self._eval_ref is None:
+            ident = (d.name, os.path.abspath(d.path) if d.path else "", d.size, d.channels)
+            self._eval_ref = reference_from_source(self.source, d.name, ident, e.n, d)
+        gen = torch.Generator().manual_seed(self.cfg.train.seed + EVAL_SEED_OFFSET)
+        x = torch.cat([self.recipe.sample(self.recipe.latents(min(500, e.n - i), generator=gen)).cpu()
+                       for i in range(0, e.n, 500)])
+        return evaluate(x, self.info.kind, self._eval_ref, e.metrics, features=e.features or None)
+
+    def _maybe_keep_best(self, run: Path, values: dict[str, float], last_ckpt: Path | None,
+                         log: Callable[[str], None]) -> Path | None:
+        from ..metrics.evaluate import LOWER_IS_BETTER
+
+        key = self.cfg.eval.best
+        if not key:
+            return last_ckpt
+        if key not in values:
+            raise GankitError(f"eval.best={key}: not among the evaluated values ({', '.join(values)})")
+        v = values[key]
+        better = self.best is None or (v < self.best if key in LOWER_IS_BETTER else v > self.best)
+        if not better:
+            return last_ckpt
+        self.best = v
+        if last_ckpt is None or last_ckpt.name != checkpoint.step_name(self.step):
+            last_ckpt = self.save_checkpoint(run)
+        checkpoint.copy_as(last_ckpt, run / "checkpoints" / "best")
+        log(f"new best {key}={v:.5g} at step {self.step}: {run / 'checkpoints' / 'best'}")
+        return last_ckpt
+
     def save_checkpoint(self, run: Path) -> Path:
-        extra = {"data": self.batches.state_dict(), "data_info": asdict(self.info)}
+        extra = {"data": self.batches.state_dict(), "data_info": asdict(self.info), "best": self.best}
         return checkpoint.save(run / "checkpoints", self.step, self.recipe.nets, self.recipe.optimizers,
                                config_mod.to_toml(self.cfg), extra, keep=self.cfg.train.keep)
 
@@ -115,6 +153,7 @@ class Trainer:
         meta = checkpoint.load(ckpt, self.recipe.nets, self.recipe.optimizers)
         self.step = meta["step"]
         self.batches.load_state_dict(meta["data"])
+        self.best = meta.get("best")
         return ckpt
 
     # ------------------------------------------------------------------------------------ the run
@@ -163,6 +202,11 @@ class Trainer:
                     self.save_samples(out / "samples" / f"step_{s:07d}.png")
                 if s % t.ckpt_every == 0:
                     last_ckpt = self.save_checkpoint(out)
+                if self.cfg.eval.every and s % self.cfg.eval.every == 0:
+                    values, _ = self.evaluate()
+                    for sink in sinks:
+                        sink.write(s, {f"eval/{k}": v for k, v in values.items()})
+                    last_ckpt = self._maybe_keep_best(out, values, last_ckpt, log)
                 if timed_out:
                     log(f"train.max_seconds={t.max_seconds:g} reached at step {s}")
                     break

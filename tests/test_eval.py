@@ -1,0 +1,108 @@
+"""`gankit eval` end to end on real digits, noise, a class-dropping "generator" and copies; periodic
+evaluation during training. No Inception weights here: the digits classifier is the feature space."""
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from gankit.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    # one cache per test session (the digits classifier is trained once), no Inception weights
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+
+
+def digits_uint8(mask=None):
+    d = load_digits()
+    imgs, y = d.images, d.target
+    if mask is not None:
+        imgs, y = imgs[mask(y)], y[mask(y)]
+    return (imgs * 255 / 16).round().astype(np.uint8)[..., None], y
+
+
+def run_eval(capsys, samples, *extra):
+    assert main(["eval", str(samples), "--ref", "digits", "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_real_digits_score_perfectly(tmp_path, capsys):
+    x, _ = digits_uint8()
+    np.save(tmp_path / "real.npy", x)
+    out = run_eval(capsys, tmp_path / "real.npy")
+    assert abs(out["fid"]) < 1e-2   # not exactly 0: the .npy holds the digits rounded to 8-bit pixels
+    assert out["precision"] == 1.0 and out["recall"] == 1.0 and out["coverage"] == 1.0
+    assert out["classes_dropped"] == 0 and out["confidence"] > 0.9
+    assert any("no Inception weights found: using gankit's digits classifier" in n for n in out["notes"])
+    assert any("test accuracy 0.9" in n for n in out["notes"])
+    # the reference features now come from the cache
+    again = run_eval(capsys, tmp_path / "real.npy", "--metrics", "fid")
+    assert any(n.startswith("reference features: cached") for n in again["notes"])
+    assert again["fid"] == pytest.approx(out["fid"], abs=1e-9)
+
+
+def test_noise_fails_clearly(tmp_path, capsys):
+    noise = np.random.default_rng(0).integers(0, 256, size=(1000, 8, 8, 1), dtype=np.uint8)
+    np.save(tmp_path / "noise.npy", noise)
+    out = run_eval(capsys, tmp_path / "noise.npy")
+    assert out["fid"] > 50 and out["precision"] < 0.05 and out["density"] < 0.05
+
+
+def test_three_classes_are_reported_as_mode_dropping(tmp_path, capsys):
+    x, _ = digits_uint8(lambda y: y < 3)
+    np.save(tmp_path / "three.npy", x)
+    out = run_eval(capsys, tmp_path / "three.npy", "--metrics", "classifier")
+    verdict = [n for n in out["notes"] if n.startswith("classes:")][0]
+    assert "mode dropping: 7 of 10 classes missing (3, 4, 5, 6, 7, 8, 9)" in verdict
+    assert out["classes_dropped"] == 7
+
+
+def test_copies_are_flagged_as_memorised(tmp_path, capsys):
+    x, _ = digits_uint8()
+    np.save(tmp_path / "copies.npy", x[:300])
+    pic = tmp_path / "nearest.png"
+    out = run_eval(capsys, tmp_path / "copies.npy", "--metrics", "memorisation", "--picture", str(pic))
+    assert out["memorised_share"] == 1.0 and pic.exists()
+
+
+def test_toy_samples(tmp_path, capsys):
+    import torch
+
+    from gankit.data.toy import ring8
+
+    x, _ = ring8().sample(2500, torch.Generator().manual_seed(0))
+    np.save(tmp_path / "ring.npy", x.numpy())
+    assert main(["eval", str(tmp_path / "ring.npy"), "--ref", "ring8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["modes"] == 8 and out["high_quality"] > 0.98 and out["js"] < 0.05 and out["w1"] < 0.05
+
+
+def test_eval_bad_inputs(tmp_path, capsys):
+    np.save(tmp_path / "pts.npy", np.zeros((10, 2), np.float32))
+    for argv, msg in [
+        (["eval", str(tmp_path / "pts.npy"), "--ref", "nope"], "neither a preset nor a folder"),
+        (["eval", str(tmp_path / "pts.npy"), "--ref", "digits"], "samples are points but the reference 'digits' holds images"),
+        (["eval", str(tmp_path / "pts.npy"), "--ref", "ring8", "--metrics", "fid"], "'fid' does not apply to points"),
+        (["eval", str(tmp_path / "missing.npy"), "--ref", "ring8"], "does not exist"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1, err
+
+
+def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    assert main(["train", "--out", str(run), "--set", "train.steps=20", "--set", "train.progress=false",
+                 "--set", "eval.every=10", "--set", "eval.n=300", "--set", "eval.metrics=fid,pr",
+                 "--set", "eval.best=fid"]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [10, 20] and all(r["eval/recall"] >= 0 for r in evals)
+    best = run / "checkpoints" / "best"
+    assert (best / "weights.safetensors").exists()
+    best_step = json.loads((best / "state.json").read_text())["step"]
+    assert best_step == min(evals, key=lambda r: r["eval/fid"])["step"]
