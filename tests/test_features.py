@@ -277,3 +277,29 @@ def test_torchvision_errors(resnet18_file, tmp_path):
 
 def test_registered_names():
     assert "inception" in FEATURES and "torchvision" in FEATURES
+
+
+def test_gankit_eval_fid_equals_pytorch_fid_on_the_same_folders(fid_setup, monkeypatch, tmp_path, capsys):
+    """End to end, the same weight file: `gankit eval A --ref B --metrics fid` vs pytorch-fid's
+    `calculate_fid_given_paths([A, B])` on two folders of non-square RGB PNGs."""
+    import json
+
+    from PIL import Image
+    from pytorch_fid.fid_score import calculate_fid_given_paths
+
+    from gankit.cli import main
+
+    rng = np.random.default_rng(0)
+    for folder, n, shift in (("a", 24, 0), ("b", 30, 60)):
+        (tmp_path / folder).mkdir()
+        for i in range(n):
+            img = np.clip(rng.normal(128 + shift, 50, size=(40, 48, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(img, "RGB").save(tmp_path / folder / f"{i:03d}.png")
+    monkeypatch.setenv("TORCH_HOME", str(fid_setup["home"]))
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    expected = calculate_fid_given_paths([str(tmp_path / "a"), str(tmp_path / "b")], batch_size=8,
+                                         device="cpu", dims=2048, num_workers=0)
+    assert main(["eval", str(tmp_path / "a"), "--ref", str(tmp_path / "b"), "--metrics", "fid",
+                 "--features", "inception", "--json"]) == 0
+    ours = json.loads(capsys.readouterr().out)["fid"]
+    assert ours == pytest.approx(expected, rel=1e-6)

@@ -33,7 +33,11 @@ def list_images(root: str) -> list[tuple[str, ...]]:
 
 def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
                  name: str = "folder", max_bytes: int = MEMORY_LIMIT) -> Source:
-    """Images under ``path`` -> uint8 TensorSource (N, C, S, S), or a StreamSource when N*C*S*S >= max_bytes."""
+    """Images under ``path`` -> uint8 TensorSource (N, C, S, S), or a StreamSource when N*C*S*S >= max_bytes.
+
+    ``size`` = 0 keeps the native size, which must then be the same for every image (it may be
+    non-square: evaluation takes any size; architectures say when they need a square).
+    """
     if not path:
         raise DataError("data.path is empty: the 'folder' data set needs --set data.path=DIR")
     root = os.path.abspath(os.path.expanduser(path))
@@ -62,15 +66,14 @@ def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
             if wh != (w, h):
                 raise DataError(f"data.path: images under '{root}' differ in size ('{first}' is {w}x{h}, "
                                 f"'{f}' is {wh[0]}x{wh[1]}); set --set data.size=N to resize and centre-crop them")
-        if w != h:
-            raise DataError(f"data.path: images under '{root}' are {w}x{h}, not square; "
-                            f"set --set data.size=N to resize and centre-crop them")
-        size = w
+        height, width = h, w   # native size, square or not (architectures check what they need)
+    else:
+        height = width = size
 
-    if len(files) * channels * size * size >= max_bytes:
+    if len(files) * channels * height * width >= max_bytes:
         return StreamSource(ImageFiles(files, size, channels, labels), name=name, classes=classes,
-                            workers=workers, shape=(channels, size, size))
-    x = np.empty((len(files), channels, size, size), dtype=np.uint8)
+                            workers=workers, shape=(channels, height, width))
+    x = np.empty((len(files), channels, height, width), dtype=np.uint8)
     for i, f in enumerate(files):
         x[i] = read_image(f, size, channels)
     y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None

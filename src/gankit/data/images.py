@@ -84,8 +84,9 @@ def _to_mode(img: Image.Image, channels: int) -> Image.Image:
 
 
 def _resize_crop_pil(img: Image.Image, size: int) -> Image.Image:
+    """Shorter side to ``size``, centre crop to size × size; ``size`` = 0 leaves the image as it is."""
     w, h = img.size
-    if w == h == size:
+    if size == 0 or w == h == size:
         return img
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
@@ -112,7 +113,8 @@ def probe(path: str) -> tuple[str, tuple[int, int]]:
 
 
 def read_image(path: str, size: int, channels: int) -> np.ndarray:
-    """Decode ``path`` to uint8 (channels, size, size): shorter side to ``size`` (bicubic), centre crop."""
+    """Decode ``path`` to uint8 (channels, size, size): shorter side to ``size`` (bicubic), centre crop;
+    ``size`` = 0: (channels, H, W) at the native size."""
     try:
         with Image.open(path) as img:
             img.load()
