@@ -50,6 +50,7 @@ def test_noise_fails_clearly(tmp_path, capsys):
     np.save(tmp_path / "noise.npy", noise)
     out = run_eval(capsys, tmp_path / "noise.npy")
     assert out["fid"] > 50 and out["precision"] < 0.05 and out["density"] < 0.05
+    assert any(n.startswith("quality: ") and "do not look like the data" in n for n in out["notes"])
 
 
 def test_three_classes_are_reported_as_mode_dropping(tmp_path, capsys):
@@ -106,3 +107,23 @@ def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path):
     assert (best / "weights.safetensors").exists()
     best_step = json.loads((best / "state.json").read_text())["step"]
     assert best_step == min(evals, key=lambda r: r["eval/fid"])["step"]
+
+
+def test_folder_reference_cache_follows_the_folder_contents(tmp_path, capsys):
+    from PIL import Image
+
+    x, y = digits_uint8()
+    ref = tmp_path / "ref"
+    for i in range(200):
+        (ref / str(y[i])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x[i, :, :, 0], "L").save(ref / str(y[i]) / f"{i}.png")
+    np.save(tmp_path / "s.npy", x[200:400])
+
+    def notes():
+        assert main(["eval", str(tmp_path / "s.npy"), "--ref", str(ref), "--metrics", "fid", "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["notes"]
+
+    assert any(n.startswith("reference features: computed") for n in notes())
+    assert any(n.startswith("reference features: cached") for n in notes())
+    Image.fromarray(x[500, :, :, 0], "L").save(ref / str(y[500]) / "new.png")
+    assert any(n.startswith("reference features: computed") for n in notes())

@@ -303,3 +303,8 @@ def test_gankit_eval_fid_equals_pytorch_fid_on_the_same_folders(fid_setup, monke
                  "--features", "inception", "--json"]) == 0
     ours = json.loads(capsys.readouterr().out)["fid"]
     assert ours == pytest.approx(expected, rel=1e-6)
+    # the same through an explicit weight path on the command line, with an empty hub cache
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    assert main(["eval", str(tmp_path / "a"), "--ref", str(tmp_path / "b"), "--metrics", "fid",
+                 "--features", f"inception:{fid_setup['file']}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(expected, rel=1e-6)

@@ -49,8 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ref", required=True, help="preset name (its data set) or an image folder")
     e.add_argument("--metrics", help="comma-separated; images: fid,kid,is,pr,dc,classifier,memorisation; "
                                      "points: modes,w1,js (default: all that apply)")
-    e.add_argument("--features", help="inception | classifier | torchvision:MODEL (default: inception when its "
-                                      "weights are present, else the reference's own classifier)")
+    e.add_argument("--features", help="inception | inception:WEIGHTS.pth | classifier | torchvision:MODEL "
+                                      "(default: inception when its weights are present, else the reference's "
+                                      "own classifier)")
     e.add_argument("--n", type=int, default=10000, help="samples drawn from a run, and reference images used (default 10000)")
     e.add_argument("--seed", type=int, default=0, help="latent seed when SAMPLES is a run")
     e.add_argument("--picture", help="write samples beside their nearest training images to this PNG")

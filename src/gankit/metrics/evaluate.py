@@ -19,7 +19,7 @@ from ..config import DataConfig, preset_names, resolve
 from ..errors import GankitError
 from . import cache
 from .classes import class_report, classifier_scores
-from .features import FEATURES, Extractor, get_extractor
+from .features import Extractor, get_extractor
 from .fid import fid
 from .inception_score import inception_score, softmax
 from .kid import kid
@@ -73,7 +73,8 @@ def load_reference(spec: str, n: int = 10_000) -> Reference:
     else:
         raise GankitError(f"--ref {spec}: neither a preset nor a folder; valid presets: {', '.join(preset_names())}")
     source = data_mod.load(cfg)
-    ident = (cfg.name, os.path.abspath(cfg.path) if cfg.path else "", cfg.size, cfg.channels)
+    ident = (cfg.name, os.path.abspath(cfg.path) if cfg.path else "", cfg.size, cfg.channels,
+             cache.folder_fingerprint(cfg.path) if cfg.name == "folder" else None)
     return reference_from_source(source, spec, ident, n, cfg)
 
 
@@ -113,6 +114,8 @@ def choose_extractor(name: str | None, ref: Reference, notes: list[str]) -> Extr
     if name:
         if name.startswith("torchvision:"):
             return get_extractor("torchvision", model=name.split(":", 1)[1])
+        if name.startswith("inception:"):
+            return get_extractor("inception", weights=name.split(":", 1)[1])
         if name == "classifier":
             return _domain_classifier(ref, notes)
         return get_extractor(name)
@@ -187,6 +190,9 @@ def evaluate(samples: torch.Tensor, kind: str, ref: Reference, metrics: list[str
             out.update(kid(f_real, f_fake))
         if "pr" in metrics:
             out.update(precision_recall(f_real, f_fake, k=3))
+            if out["precision"] < 0.1:
+                notes.append(f"quality: {1 - out['precision']:.0%} of samples lie outside every real sample's "
+                             f"neighbourhood (precision {out['precision']:.3f}): they do not look like the data")
         if "dc" in metrics:
             out.update(density_coverage(f_real, f_fake, k=5))
         if "is" in metrics and "logits" in out_feat:

@@ -84,7 +84,8 @@ class DomainClassifier:
     def __init__(self, data: str = "digits", path: str = "", batch_size: int = 500) -> None:
         cfg = resolve(data).data if not path else DataConfig(name="folder", path=path)
         self.data_cfg = cfg
-        ident = ("classifier-v1", cfg.name, os.path.abspath(cfg.path) if cfg.path else "", cfg.size, cfg.channels)
+        ident = ("classifier-v1", cfg.name, os.path.abspath(cfg.path) if cfg.path else "", cfg.size, cfg.channels,
+                 cache.folder_fingerprint(cfg.path) if cfg.name == "folder" else None)
         self.name = f"classifier-{cfg.name}"
         folder = cache.cache_dir("classifiers")
         stem = folder / f"{cfg.name}-{cache.key(*ident)}"
