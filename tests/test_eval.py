@@ -127,3 +127,14 @@ def test_folder_reference_cache_follows_the_folder_contents(tmp_path, capsys):
     assert any(n.startswith("reference features: cached") for n in notes())
     Image.fromarray(x[500, :, :, 0], "L").save(ref / str(y[500]) / "new.png")
     assert any(n.startswith("reference features: computed") for n in notes())
+
+
+def test_periodic_evaluation_on_toy_data_and_a_metric_that_does_not_apply(tmp_path, capsys):
+    run = tmp_path / "r"
+    common = ["train", "--preset", "ring8", "--set", "train.steps=20", "--set", "train.progress=false",
+              "--set", "eval.every=20", "--set", "eval.n=500"]
+    assert main(common + ["--out", str(tmp_path / "bad"), "--set", "eval.metrics=fid"]) == 2
+    assert "'fid' does not apply to points" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(common + ["--out", str(run)]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"eval/modes", "eval/high_quality", "eval/w1", "eval/js"} <= set(rows[-1])

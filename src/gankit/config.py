@@ -80,7 +80,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     every: int = 0                # evaluate during training every N steps; 0 = never
-    metrics: list[str] = field(default_factory=lambda: ["fid"])   # see `gankit eval --help`
+    metrics: list[str] = field(default_factory=list)   # see `gankit eval --help`; [] = all that apply
     n: int = 2000                 # samples drawn (and reference images used) per evaluation
     features: str = ""            # inception | classifier | torchvision:MODEL; "" = automatic
     best: str = ""                # keep checkpoints/best by this metric (e.g. fid); "" = don't

@@ -72,6 +72,13 @@ class Trainer:
         seed_all(cfg.train.seed)
         self.recipe = RECIPES.get(cfg.train.recipe)(cfg, self.info, self.device)
         self.emas = attach_emas(self.recipe, cfg.train.ema)
+        if cfg.eval.every:
+            from ..metrics.evaluate import IMAGE_METRICS, POINT_METRICS
+
+            valid = IMAGE_METRICS if self.info.kind == "images" else POINT_METRICS
+            for m in cfg.eval.metrics:
+                if m not in valid:
+                    raise GankitError(f"eval.metrics: '{m}' does not apply to {self.info.kind}; valid: {', '.join(valid)}")
         self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device)
         self.step = 0
         self.best: float | None = None   # best value of cfg.eval.best so far
