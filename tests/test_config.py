@@ -43,7 +43,7 @@ def test_config_file_then_set(tmp_path):
     (dict(overrides=["trian.steps=3"]), "unknown config table 'trian'; valid: data, model, loss, optim, train"),
     (dict(overrides=["train.steps=abc"]), "train.steps: expected an integer, got 'abc'"),
     (dict(overrides=["model.spectral_norm=maybe"]), "model.spectral_norm: expected true or false"),
-    (dict(overrides=["loss.name=wgan"]), "unknown objective 'wgan'; valid: hinge, lsgan, minimax, nonsaturating, wasserstein"),
+    (dict(overrides=["loss.name=wgan"]), "unknown objective 'wgan'; valid: f-hellinger, f-js, f-kl, f-pearson, f-reverse-kl, f-tv, hinge, lsgan, minimax, nonsaturating, wasserstein"),
     (dict(overrides=["model.arch=vgg"]), "unknown architecture 'vgg'; valid: dcgan, mlp, resnet"),
     (dict(overrides=["data.name=imagenet"]), "unknown data set 'imagenet'; valid:"),
     (dict(overrides=["train.steps"]), "expected table.key=value"),

@@ -66,10 +66,11 @@ def test_wasserstein():
 
 
 def test_registry_names_and_error():
-    assert O.OBJECTIVES.names() == ["hinge", "lsgan", "minimax", "nonsaturating", "wasserstein"]
+    assert O.OBJECTIVES.names() == ["f-hellinger", "f-js", "f-kl", "f-pearson", "f-reverse-kl", "f-tv",
+                                    "hinge", "lsgan", "minimax", "nonsaturating", "wasserstein"]
     assert O.OBJECTIVES.get("minimax").g_loss is O.g_minimax
     assert O.OBJECTIVES.get("nonsaturating").d_loss is O.d_minimax
-    with pytest.raises(Exception, match="unknown objective 'wgan'; valid: hinge, lsgan, minimax"):
+    with pytest.raises(Exception, match="unknown objective 'wgan'; valid: f-hellinger, f-js, f-kl, .*, hinge, lsgan, minimax"):
         O.OBJECTIVES.get("wgan")
 
 
@@ -121,3 +122,58 @@ def test_weight_clipping():
         lin.weight.mul_(100)
     O.clip_weights_(lin, 0.01)
     assert all(p.abs().max().item() <= 0.01 for p in lin.parameters())
+
+
+# ------------------------------------------------------------------------------- f-GAN [§11.6.3]
+import numpy as np  # noqa: E402
+
+P = np.array([0.125, 0.375, 0.25, 0.25])    # data
+Q = np.array([0.25, 0.25, 0.375, 0.125])    # generator
+U = P / Q
+F_NUMPY = {  # f(u), its derivative, and the divergence written out independently (nats)
+    "kl": (lambda u: u * np.log(u), lambda u: np.log(u) + 1, (P * np.log(P / Q)).sum()),
+    "reverse-kl": (lambda u: -np.log(u), lambda u: -1 / u, (Q * np.log(Q / P)).sum()),
+    "js": (None, lambda u: 0.5 * np.log(2 * u / (u + 1)),
+           0.5 * (P * np.log(2 * P / (P + Q))).sum() + 0.5 * (Q * np.log(2 * Q / (P + Q))).sum()),
+    "pearson": (lambda u: (u - 1) ** 2, lambda u: 2 * (u - 1), ((P - Q) ** 2 / Q).sum()),
+    "hellinger": (lambda u: (np.sqrt(u) - 1) ** 2, lambda u: 1 - 1 / np.sqrt(u), ((np.sqrt(P) - np.sqrt(Q)) ** 2).sum()),
+    "tv": (lambda u: 0.5 * np.abs(u - 1), lambda u: 0.5 * np.sign(u - 1) * (1 - 1e-9), 0.5 * np.abs(P - Q).sum()),
+}
+INVERSE_ACTIVATION = {
+    "kl": lambda t: t, "reverse-kl": lambda t: -np.log(-t), "js": lambda t: -np.log(2 * np.exp(-2 * t) - 1),
+    "pearson": lambda t: t, "hellinger": lambda t: -np.log(1 - t), "tv": lambda t: np.arctanh(2 * t),
+}
+
+
+def _weighted_samples(values, probs, n=8):
+    """values repeated in proportion to probs (multiples of 1/8): sample means are exact expectations."""
+    return torch.tensor(np.repeat(values, (probs * n).round().astype(int)), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", list(O.F_DIVERGENCES))
+def test_f_divergence_bound_is_tight_at_the_optimal_critic(name):
+    div = O.F_DIVERGENCES[name]
+    f, f_prime, exact = F_NUMPY[name]
+    if f is not None:  # the library's f agrees with the written-out divergence: Σ q f(p/q)
+        assert (Q * div.f(torch.tensor(U)).numpy()).sum() == pytest.approx(exact, rel=1e-9)
+    v_star = INVERSE_ACTIVATION[name](f_prime(U))            # critic output with g_f(v*) = f'(p/q)
+    real, fake = _weighted_samples(v_star, P), _weighted_samples(v_star, Q)
+    assert div.bound(real, fake).item() == pytest.approx(exact, rel=1e-6, abs=1e-9)
+    d_loss = O.OBJECTIVES.get(f"f-{name}").d_loss
+    assert -d_loss(real, fake).item() == pytest.approx(exact, rel=1e-6, abs=1e-9)
+    # any other critic gives a smaller value (the bound is a lower bound)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        v = v_star + rng.normal(scale=0.3, size=4)
+        assert div.bound(_weighted_samples(v, P), _weighted_samples(v, Q)).item() <= exact + 1e-9
+
+
+@pytest.mark.parametrize("name", list(O.F_DIVERGENCES))
+def test_f_conjugates_against_a_numerical_supremum(name):
+    div = O.F_DIVERGENCES[name]
+    u = torch.linspace(1e-4, 60, 600_001, dtype=torch.float64)
+    fu = div.f(u)
+    for v in (-1.5, -0.3, 0.2, 1.0):
+        t = div.activation(torch.tensor(v, dtype=torch.float64))
+        numeric = (t * u - fu).max().item()
+        assert div.conjugate(t).item() == pytest.approx(numeric, rel=1e-4, abs=1e-4), (name, v)

@@ -147,3 +147,12 @@ def test_ctrl_c_checkpoints_a_whole_step_and_resume_stays_exact(tmp_path):
     _, w1, s1 = final_tensors(run)
     _, w2, s2 = final_tensors(straight)
     assert all(torch.equal(w1[k], w2[k]) for k in w1) and all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "lsgan", "hinge", "wasserstein",
+                                  "f-kl", "f-reverse-kl", "f-js", "f-pearson", "f-hellinger", "f-tv"])
+def test_every_objective_trains_with_finite_losses(tmp_path, loss):
+    run = tmp_path / "r"
+    train(run, "train.steps=10", f"loss.name={loss}", preset="gauss1d")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss/D"]) and np.isfinite(r["loss/G"]) for r in rows)

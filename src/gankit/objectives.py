@@ -14,10 +14,13 @@ nonsaturating    same as minimax                         -E log D(G(z))
 lsgan            ½E (D(x) - 1)² + ½E D(G(z))²            ½E (D(G(z)) - 1)²
 hinge            E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))   -E D(G(z))
 wasserstein      E D(G(z)) - E D(x)                      -E D(G(z))
+f-<name>         -(E_P[T] - E_Q[f*(T)]), T = g_f(D)      -E_Q[f*(T)]        (f-GAN; kl, reverse-kl,
+                                                                             js, pearson, hellinger, tv)
 =============== ======================================= =====================================
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -95,6 +98,60 @@ def g_wasserstein(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
+# ------------------------------------------------------------------------------- f-GAN [§11.6.3]
+# Nowozin et al. 2016: for a convex f with f(1) = 0, D_f(P‖Q) = ∫ q f(p/q) dx ≥ sup_T E_P[T] - E_Q[f*(T)],
+# f* the convex conjugate. The critic's raw output v goes through an output activation g_f that keeps
+# T = g_f(v) in the domain of f*; P is the data, Q the generator. The critic maximises the bound, the
+# generator minimises it, so -L_D estimates the divergence itself.
+
+
+@dataclass(frozen=True)
+class FDivergence:
+    """One row of the f-GAN table: f, its conjugate f* and the output activation g_f."""
+
+    name: str
+    f: Callable[[Tensor], Tensor]            # the generator of the divergence, f(u), u = p/q
+    conjugate: Callable[[Tensor], Tensor]    # f*(t)
+    activation: Callable[[Tensor], Tensor]   # g_f(v): raw critic output -> domain of f*
+
+    def bound(self, real: Tensor, fake: Tensor) -> Tensor:
+        """The variational lower bound E_P[g_f(v)] - E_Q[f*(g_f(v))] on D_f(P‖Q)."""
+        return self.activation(real).mean() - self.conjugate(self.activation(fake)).mean()
+
+
+LOG2 = math.log(2.0)
+F_DIVERGENCES: dict[str, FDivergence] = {d.name: d for d in (
+    # KL(P‖Q): f(u) = u log u, f*(t) = exp(t - 1), g(v) = v
+    FDivergence("kl", lambda u: u * torch.log(u), lambda t: torch.exp(t - 1.0), lambda v: v),
+    # reverse KL(Q‖P): f(u) = -log u, f*(t) = -1 - log(-t), g(v) = -exp(-v)
+    FDivergence("reverse-kl", lambda u: -torch.log(u), lambda t: -1.0 - torch.log(-t), lambda v: -torch.exp(-v)),
+    # Jensen–Shannon (½KL(P‖M) + ½KL(Q‖M)): f(u) = ½[u log u - (u + 1) log((u + 1)/2)],
+    # f*(t) = -½ log(2 - exp(2t)), g(v) = ½(log 2 - softplus(-v)) — the paper's "GAN" row divided by 2
+    FDivergence("js", lambda u: 0.5 * (u * torch.log(u) - (u + 1) * torch.log((u + 1) / 2)),
+                lambda t: -0.5 * torch.log(2.0 - torch.exp(2.0 * t)), lambda v: 0.5 * (LOG2 - F.softplus(-v))),
+    # Pearson χ²: f(u) = (u - 1)², f*(t) = t²/4 + t, g(v) = v
+    FDivergence("pearson", lambda u: (u - 1.0) ** 2, lambda t: 0.25 * t ** 2 + t, lambda v: v),
+    # squared Hellinger: f(u) = (√u - 1)², f*(t) = t / (1 - t), g(v) = 1 - exp(-v)
+    FDivergence("hellinger", lambda u: (torch.sqrt(u) - 1.0) ** 2, lambda t: t / (1.0 - t),
+                lambda v: 1.0 - torch.exp(-v)),
+    # total variation: f(u) = ½|u - 1|, f*(t) = t on |t| ≤ ½, g(v) = ½ tanh(v)
+    FDivergence("tv", lambda u: 0.5 * (u - 1.0).abs(), lambda t: t, lambda v: 0.5 * torch.tanh(v)),
+)}
+
+
+def f_divergence_losses(div: FDivergence) -> tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]:
+    """(d_loss, g_loss) of f-GAN: L_D = -(E_P[T] - E_Q[f*(T)]), L_G = -E_Q[f*(T)] (the bound's G part)."""
+    def d_loss(real: Tensor, fake: Tensor) -> Tensor:
+        return -div.bound(real, fake)
+
+    def g_loss(fake: Tensor) -> Tensor:
+        return -div.conjugate(div.activation(fake)).mean()
+
+    d_loss.__doc__ = f"f-GAN critic loss for the {div.name} divergence: -(E_P[g(v)] - E_Q[f*(g(v))])."
+    g_loss.__doc__ = f"f-GAN generator loss for the {div.name} divergence: -E_Q[f*(g(v))]."
+    return d_loss, g_loss
+
+
 # ------------------------------------------------------------------------------------- the registry
 
 @dataclass(frozen=True)
@@ -111,6 +168,8 @@ for _o in (Objective("minimax", d_minimax, g_minimax),
            Objective("hinge", d_hinge, g_hinge),
            Objective("wasserstein", d_wasserstein, g_wasserstein)):
     OBJECTIVES.register(_o.name)(_o)
+for _name, _div in F_DIVERGENCES.items():
+    OBJECTIVES.register(f"f-{_name}")(Objective(f"f-{_name}", *f_divergence_losses(_div)))
 
 
 # ---------------------------------------------------------------------------------------- penalties
