@@ -177,3 +177,14 @@ def test_f_conjugates_against_a_numerical_supremum(name):
         t = div.activation(torch.tensor(v, dtype=torch.float64))
         numeric = (t * u - fu).max().item()
         assert div.conjugate(t).item() == pytest.approx(numeric, rel=1e-4, abs=1e-4), (name, v)
+
+
+def test_lipschitz_penalty_is_one_sided():
+    lin = nn.Linear(2, 1, bias=False)
+    D = lambda x: lin(x).squeeze(1)  # noqa: E731
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.3, 0.4]]))        # slope 0.5: inside the bound, no penalty
+    assert O.lipschitz_penalty(D, torch.randn(6, 2), torch.randn(6, 2)).item() == 0.0
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.2, 1.6]]))        # slope 2: (2 - 1)² = 1
+    assert O.lipschitz_penalty(D, torch.randn(6, 2), torch.randn(6, 2)).item() == pytest.approx(1.0, rel=1e-6)

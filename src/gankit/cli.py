@@ -57,6 +57,11 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--picture", help="write samples beside their nearest training images to this PNG")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+    lb = sub.add_parser("lab", help="run an experiment on the theory (no NAME: list them)")
+    lb.add_argument("name", nargs="?", help="experiment name; `gankit lab` lists them")
+    lb.add_argument("--out", help="folder for its plots and summary.md (default: lab/NAME)")
+    lb.add_argument("--quick", action="store_true", help="fewer training steps")
+
     sub.add_parser("presets", help="list presets with one line each")
     return p
 
@@ -139,6 +144,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from .lab import LABS
+
+    if not args.name:
+        width = max(map(len, LABS.names()))
+        for name in LABS.names():
+            print(f"{name:<{width}}  {LABS.get(name).summary}")
+        return 0
+    experiment = LABS.get(args.name)
+    out = Path(args.out or Path("lab") / args.name)
+    out.mkdir(parents=True, exist_ok=True)
+    values = experiment.run(out, args.quick)
+    for k, v in values.items():
+        print(f"{k}: {v:.6g}")
+    print(f"wrote {out}/summary.md and its plots")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from .config import preset_names, preset_summary
 
@@ -150,7 +173,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "eval": cmd_eval,
-            "presets": cmd_presets}
+            "lab": cmd_lab, "presets": cmd_presets}
 
 
 def main(argv: list[str] | None = None) -> int:

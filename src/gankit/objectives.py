@@ -192,6 +192,17 @@ def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     return ((_input_grad_norms(D, x_hat) - 1.0) ** 2).mean()
 
 
+def lipschitz_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-LP (Petzka et al. 2018):  E_x̂[max(0, ‖∇_x̂ D(x̂)‖₂ - 1)²], x̂ as in ``gradient_penalty``.
+
+    One-sided: it bounds the slope without pulling it *up* to 1, so a critic that starts with the
+    wrong sign is not held there (the two-sided penalty has a second, wrong-signed minimum in 1-D).
+    """
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
+    return (F.relu(_input_grad_norms(D, x_hat) - 1.0) ** 2).mean()
+
+
 def r1_penalty(D: nn.Module, real: Tensor) -> Tensor:
     """R1 (Mescheder et al. 2018):  E_x[‖∇_x D(x)‖₂²] on real data. Multiply by γ/2."""
     return (_input_grad_norms(D, real) ** 2).mean()
