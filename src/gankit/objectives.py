@@ -182,14 +182,18 @@ def _input_grad_norms(D: nn.Module, x: Tensor) -> Tensor:
     return grad.flatten(1).norm(2, dim=1)
 
 
+def _interpolates(real: Tensor, fake: Tensor) -> Tensor:
+    """x̂ = ε x + (1 - ε) G(z), ε ~ U[0, 1] per sample, drawn from the global torch RNG."""
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    return eps * real.detach() + (1.0 - eps) * fake.detach()
+
+
 def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017) [§11.7]:  E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²],
 
     x̂ = ε x + (1 - ε) G(z), ε ~ U[0, 1] per sample (from the global torch RNG). Multiply by λ (10).
     """
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
-    return ((_input_grad_norms(D, x_hat) - 1.0) ** 2).mean()
+    return ((_input_grad_norms(D, _interpolates(real, fake)) - 1.0) ** 2).mean()
 
 
 def lipschitz_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -198,9 +202,7 @@ def lipschitz_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     One-sided: it bounds the slope without pulling it *up* to 1, so a critic that starts with the
     wrong sign is not held there (the two-sided penalty has a second, wrong-signed minimum in 1-D).
     """
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
-    return (F.relu(_input_grad_norms(D, x_hat) - 1.0) ** 2).mean()
+    return (F.relu(_input_grad_norms(D, _interpolates(real, fake)) - 1.0) ** 2).mean()
 
 
 def r1_penalty(D: nn.Module, real: Tensor) -> Tensor:

@@ -89,6 +89,12 @@ def js_exact(p: np.ndarray, q: np.ndarray, x: np.ndarray) -> float:
     return 0.5 * integrate(xlogy(p, 2 * p / safe), x) + 0.5 * integrate(xlogy(q, 2 * q / safe), x)
 
 
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path)
+    _plt().close(fig)
+
+
 def _plt():
     import matplotlib
 
@@ -124,9 +130,7 @@ def optimal_d(out: Path, quick: bool = False) -> dict[str, float]:
     ax.set_xlim(-3.5, 3.5)
     ax.legend()
     ax.set_title(f"max |D - D*| = {err.max():.3f} where the densities have mass")
-    fig.tight_layout()
-    fig.savefig(out / "optimal_d.png")
-    plt.close(fig)
+    _save(fig, out / "optimal_d.png")
     write_summary(out, "The optimal discriminator",
                   "For fixed p_data (two Gaussians) and p_g (one), D is trained with the minimax loss; the "
                   "optimum is D* = p_data/(p_data+p_g), and V(G, D*) = 2·JSD(p_data‖p_g) − 2 log 2 "
@@ -174,9 +178,7 @@ def js_vs_wasserstein(out: Path, quick: bool = False) -> dict[str, float]:
     a2.set_xlabel("θ")
     a2.set_title("Wasserstein-1: falls linearly")
     a2.legend()
-    fig.tight_layout()
-    fig.savefig(out / "js_vs_wasserstein.png")
-    plt.close(fig)
+    _save(fig, out / "js_vs_wasserstein.png")
     write_summary(out, "JS versus Wasserstein for disjoint supports",
                   "p_data = U[0, 1] and p_g = U[θ, θ+1]. While the supports are disjoint (θ ≥ 1) JS is log 2 "
                   "whatever θ is — no gradient tells G which way to move — while W1 = θ shrinks linearly. "
@@ -235,9 +237,7 @@ def paper_figure(out: Path, quick: bool = False) -> dict[str, float]:
         ax.set_title(f"({label}) step {step}")
         ax.set_ylim(0, 1.6)
     axes[0].legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out / "paper_figure.png")
-    plt.close(fig)
+    _save(fig, out / "paper_figure.png")
     final_xs, final_d = snaps[-1][1], snaps[-1][2]
     ref = data.sample(20000, torch.Generator().manual_seed(2)).squeeze(1).numpy()
     w1 = float(np.abs(np.sort(final_xs) - np.sort(ref)).mean())
@@ -285,9 +285,7 @@ def f_divergences(out: Path, quick: bool = False) -> dict[str, float]:
     ax.set_xticks(idx, names)
     ax.set_title("D_f(N(0,1) ‖ N(1,1.5²))")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "f_divergences.png")
-    plt.close(fig)
+    _save(fig, out / "f_divergences.png")
     write_summary(out, "f-divergences estimated by f-GAN critics",
                   "P = N(0, 1), Q = N(1, 1.5²). For each f, a critic maximises E_P[T] − E_Q[f*(T)] "
                   "(gankit.objectives, usable as loss.name = f-<name> by any preset); the bound it reaches is "
@@ -339,9 +337,7 @@ def mode_collapse(out: Path, quick: bool = False) -> dict[str, float]:
             ax.set_aspect("equal")
             ax.set_title(f"step {step}: {s['modes']:.0f}/8 modes", fontsize=9)
         axes[r][0].set_ylabel(name.split(" (")[0])
-    fig.tight_layout()
-    fig.savefig(out / "mode_collapse.png")
-    plt.close(fig)
+    _save(fig, out / "mode_collapse.png")
     write_summary(out, "Mode collapse on the ring of 8 Gaussians",
                   "Samples from a fixed z at four moments of training, for a plain GAN and for the ring8 "
                   "preset; the title counts the modes captured (PacGAN protocol). Plot: `mode_collapse.png`.",
