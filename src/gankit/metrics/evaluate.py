@@ -72,10 +72,13 @@ def load_reference(spec: str, n: int = 10_000) -> Reference:
         cfg = DataConfig(name="folder", path=spec)
     else:
         raise GankitError(f"--ref {spec}: neither a preset nor a folder; valid presets: {', '.join(preset_names())}")
-    source = data_mod.load(cfg)
-    ident = (cfg.name, os.path.abspath(cfg.path) if cfg.path else "", cfg.size, cfg.channels,
-             cache.folder_fingerprint(cfg.path) if cfg.name == "folder" else None)
-    return reference_from_source(source, spec, ident, n, cfg)
+    return reference_from_source(data_mod.load(cfg), spec, reference_ident(cfg), n, cfg)
+
+
+def reference_ident(cfg: DataConfig) -> tuple:
+    """What identifies a reference data set in the caches (a folder's contents included)."""
+    return (cfg.name, os.path.abspath(os.path.expanduser(cfg.path)) if cfg.path else "", cfg.size, cfg.channels,
+            cache.folder_fingerprint(cfg.path) if cfg.name == "folder" else None)
 
 
 def load_samples(spec: str, n: int = 10_000, seed: int = 0) -> tuple[torch.Tensor, str]:
@@ -136,12 +139,9 @@ def choose_extractor(name: str | None, ref: Reference, notes: list[str]) -> Extr
 def _domain_classifier(ref: Reference, notes: list[str]) -> Extractor:
     if not ref.classes or ref.data_cfg is None:
         raise GankitError(f"--features classifier needs a labelled reference data set; '{ref.name}' has no labels")
-    cfg = ref.data_cfg
     from .features.classifier import DomainClassifier
 
-    if cfg.name == "folder":
-        return DomainClassifier(path=cfg.path)
-    return DomainClassifier(data=ref.name)
+    return DomainClassifier(ref.data_cfg)
 
 
 def reference_features(ref: Reference, ex: Extractor, notes: list[str]) -> dict[str, np.ndarray]:

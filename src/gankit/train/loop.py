@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import signal
@@ -82,7 +81,7 @@ class Trainer:
         self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device)
         self.step = 0
         self.best: float | None = None   # best value of cfg.eval.best so far
-        self._eval_ref = None            # (reference, extractor name) built at the first evaluation
+        self._eval_ref = None            # the evaluation's Reference, built at the first evaluation
         gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
         self.grid_z = self.recipe.latents(cfg.train.grid, generator=gen)
 
@@ -117,12 +116,11 @@ class Trainer:
     def evaluate(self) -> tuple[dict[str, float], list[str]]:
         """Metrics of cfg.eval on samples of the EMA generator vs the training data. Uses its own
         latent generator and never the global RNG, so an evaluating run resumes exactly."""
-        from ..metrics.evaluate import evaluate, reference_from_source
+        from ..metrics.evaluate import evaluate, reference_from_source, reference_ident
 
         e, d = self.cfg.eval, self.cfg.data
         if self._eval_ref is None:
-            ident = (d.name, os.path.abspath(d.path) if d.path else "", d.size, d.channels)
-            self._eval_ref = reference_from_source(self.source, d.name, ident, e.n, d)
+            self._eval_ref = reference_from_source(self.source, d.name, reference_ident(d), e.n, d)
         gen = torch.Generator().manual_seed(self.cfg.train.seed + EVAL_SEED_OFFSET)
         x = torch.cat([self.recipe.sample(self.recipe.latents(min(500, e.n - i), generator=gen)).cpu()
                        for i in range(0, e.n, 500)])

@@ -81,8 +81,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, classes: int, epochs: int
 class DomainClassifier:
     """Extractor: {"features": (N, 128), "logits": (N, K)} from the cached classifier of a data set."""
 
-    def __init__(self, data: str = "digits", path: str = "", batch_size: int = 500) -> None:
-        cfg = resolve(data).data if not path else DataConfig(name="folder", path=path)
+    def __init__(self, cfg: DataConfig, batch_size: int = 500) -> None:
         self.data_cfg = cfg
         ident = ("classifier-v1", cfg.name, os.path.abspath(cfg.path) if cfg.path else "", cfg.size, cfg.channels,
                  cache.folder_fingerprint(cfg.path) if cfg.name == "folder" else None)
@@ -140,4 +139,5 @@ class DomainClassifier:
 
 @FEATURES.register("classifier")
 def classifier_extractor(data: str = "digits", path: str = "", **_: object) -> DomainClassifier:
-    return DomainClassifier(data=data, path=path)
+    """The classifier of a preset's data set (``data``) or of a labelled image folder (``path``)."""
+    return DomainClassifier(resolve(data).data if not path else DataConfig(name="folder", path=path))
