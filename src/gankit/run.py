@@ -36,9 +36,10 @@ def open_run(run: str | Path, device: str = "cpu") -> LoadedRun:
     meta = json.loads((ckpt / "state.json").read_text())
     d = meta["data_info"]
     info = DataInfo(**{**d, "shape": tuple(d["shape"])})
-    torch.manual_seed(0)  # network construction draws initial weights; they are overwritten below
-    recipe = RECIPES.get(cfg.train.recipe)(cfg, info, pick_device(device))
-    attach_emas(recipe, cfg.train.ema)
+    with torch.random.fork_rng():  # construction draws initial weights (overwritten below): leave the caller's RNG alone
+        torch.manual_seed(0)
+        recipe = RECIPES.get(cfg.train.recipe)(cfg, info, pick_device(device))
+        attach_emas(recipe, cfg.train.ema)
     checkpoint.load_weights(ckpt, recipe.nets)
     return LoadedRun(cfg, info, recipe, ckpt)
 

@@ -38,10 +38,10 @@ def write_samples(loaded: LoadedRun, n: int, out: str, seed: int = 0, ema: bool 
     if kind == "folder" and points:
         raise GankitError(f"--out {out}: a folder of PNGs needs an image run; this run makes "
                           f"{loaded.info.shape[0]}-D points: use samples.npy or plot.png")
-    x = draw(loaded, n, seed=seed, ema=ema)
     path = Path(out)
     if path.parent != Path("") and not path.parent.exists() and kind != "folder":
         raise GankitError(f"--out {out}: folder '{path.parent}' does not exist")
+    x = draw(loaded, n, seed=seed, ema=ema)
     if kind == "array":
         arr = x.numpy().astype(np.float32) if points else to_uint8(x)
         np.save(path, arr)
