@@ -11,7 +11,7 @@ from . import config as config_mod
 from .config import Config
 from .data import DataInfo
 from .errors import GankitError
-from .recipes import RECIPES
+from .recipes import RECIPES, draw_samples
 from .train import checkpoint
 from .train.loop import attach_emas, pick_device
 
@@ -46,9 +46,5 @@ def open_run(run: str | Path, device: str = "cpu") -> LoadedRun:
 
 def draw(loaded: LoadedRun, n: int, seed: int = 0, ema: bool = True, batch: int = 500) -> torch.Tensor:
     """n samples (n, *shape) on the CPU, from latents drawn with their own generator seeded ``seed``."""
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for start in range(0, n, batch):
-        z = loaded.recipe.latents(min(batch, n - start), generator=gen)
-        out.append(loaded.recipe.sample(z, ema=ema).cpu())
+    out = draw_samples(loaded.recipe, n, seed, ema=ema, batch=batch)
     return torch.cat(out) if out else torch.empty(0, *loaded.info.shape)

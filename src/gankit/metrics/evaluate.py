@@ -160,16 +160,22 @@ def reference_features(ref: Reference, ex: Extractor, notes: list[str]) -> dict[
     return out
 
 
+def check_metrics(metrics: list[str] | None, kind: str, origin: str) -> list[str]:
+    """The metrics to compute for samples of ``kind`` (all that apply when none are named); a
+    GankitError naming ``origin`` for one that does not apply."""
+    valid = IMAGE_METRICS if kind == "images" else POINT_METRICS
+    for m in metrics or []:
+        if m not in valid:
+            raise GankitError(f"{origin}: '{m}' does not apply to {kind}; valid: {', '.join(valid)}")
+    return list(metrics or valid)
+
+
 def evaluate(samples: torch.Tensor, kind: str, ref: Reference, metrics: list[str] | None = None,
              features: str | None = None, picture: Path | None = None) -> tuple[dict[str, float], list[str]]:
     """Flat dict of floats and human-readable notes (verdicts, which feature space, caching)."""
     if kind != ref.kind:
         raise GankitError(f"samples are {kind} but the reference '{ref.name}' holds {ref.kind}")
-    valid = IMAGE_METRICS if kind == "images" else POINT_METRICS
-    metrics = list(metrics or valid)
-    for m in metrics:
-        if m not in valid:
-            raise GankitError(f"--metrics: '{m}' does not apply to {kind}; valid: {', '.join(valid)}")
+    metrics = check_metrics(metrics, kind, "--metrics")
     out: dict[str, float] = {"n_samples": float(len(samples))}
     notes: list[str] = []
     if kind == "points":

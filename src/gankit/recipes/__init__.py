@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import Tensor
 
 from ..registry import Registry
@@ -35,6 +36,14 @@ class Phase:
     repeat: int = 1
     every: int = 1
     fresh_batch: bool = True
+
+
+def draw_samples(recipe, n: int, seed: int, ema: bool = True, batch: int = 500) -> list[Tensor]:
+    """n samples from any recipe, in CPU batches of ``batch``, from latents drawn with their own
+    generator seeded ``seed`` (the global RNG is not touched)."""
+    gen = torch.Generator().manual_seed(seed)
+    return [recipe.sample(recipe.latents(min(batch, n - start), generator=gen), ema=ema).cpu()
+            for start in range(0, n, batch)]
 
 
 from . import gan  # noqa: E402,F401  (fills the registry)

@@ -25,7 +25,7 @@ from .. import data
 from ..config import Config
 from ..errors import GankitError
 from ..images import default_scale, save_grid, save_points_plot
-from ..recipes import RECIPES
+from ..recipes import RECIPES, draw_samples
 from . import checkpoint
 from .ema import EMA
 from .stats import Collector, JsonlSink, TensorBoardSink
@@ -71,13 +71,10 @@ class Trainer:
         seed_all(cfg.train.seed)
         self.recipe = RECIPES.get(cfg.train.recipe)(cfg, self.info, self.device)
         self.emas = attach_emas(self.recipe, cfg.train.ema)
-        if cfg.eval.every:
-            from ..metrics.evaluate import IMAGE_METRICS, POINT_METRICS
+        if cfg.eval.every:  # refuse metrics that do not fit the data before anything is written
+            from ..metrics.evaluate import check_metrics
 
-            valid = IMAGE_METRICS if self.info.kind == "images" else POINT_METRICS
-            for m in cfg.eval.metrics:
-                if m not in valid:
-                    raise GankitError(f"eval.metrics: '{m}' does not apply to {self.info.kind}; valid: {', '.join(valid)}")
+            check_metrics(cfg.eval.metrics, self.info.kind, "eval.metrics")
         self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device)
         self.step = 0
         self.best: float | None = None   # best value of cfg.eval.best so far
@@ -121,9 +118,7 @@ class Trainer:
         e, d = self.cfg.eval, self.cfg.data
         if self._eval_ref is None:
             self._eval_ref = reference_from_source(self.source, d.name, reference_ident(d), e.n, d)
-        gen = torch.Generator().manual_seed(self.cfg.train.seed + EVAL_SEED_OFFSET)
-        x = torch.cat([self.recipe.sample(self.recipe.latents(min(500, e.n - i), generator=gen)).cpu()
-                       for i in range(0, e.n, 500)])
+        x = torch.cat(draw_samples(self.recipe, e.n, self.cfg.train.seed + EVAL_SEED_OFFSET))
         return evaluate(x, self.info.kind, self._eval_ref, e.metrics, features=e.features or None)
 
     def _maybe_keep_best(self, run: Path, values: dict[str, float], last_ckpt: Path | None,
