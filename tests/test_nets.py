@@ -93,7 +93,9 @@ def test_unknown_d_norm() -> None:
 
 def test_dcgan_28px_is_a_7_14_28_stack() -> None:
     G, D = build(small("dcgan"), (1, 28, 28))
-    assert G.net[0].kernel_size == (7, 7) and D.net[-1].kernel_size == (7, 7)
+    assert G.net[0].kernel_size == (7, 7)
+    # D: 28 -> 14 -> 7, then the paper's 7x7 valid convolution to one logit, written as a linear head
+    assert D.body[:-1](torch.randn(2, 1, 28, 28)).shape[-2:] == (7, 7) and D.head.in_features == D.feature_dim
     sizes = []
     h = torch.randn(2, G.z_dim, 1, 1)
     for mod in G.net:

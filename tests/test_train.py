@@ -79,6 +79,8 @@ def test_max_seconds_stops_and_checkpoints(tmp_path):
     ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3"]),     # GP draws from the RNG
     ("digits", ["loss.name=hinge", "model.spectral_norm=true", "loss.r1=1", "model.d_norm=none"]),
     ("grid25", ["loss.name=minimax", "loss.clip=0.05", "train.ema=0"]),
+    ("digits-cond", ["loss.mismatch=0.5", "loss.aux=1"]),                     # mismatched labels draw from the RNG
+    ("digits-cond", ["model.arch=dcgan", "model.cond_g=cbn", "model.cond_d=concat"]),
 ])
 def test_resume_is_bitwise_exact(tmp_path, preset, sets):
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -156,3 +158,30 @@ def test_every_objective_trains_with_finite_losses(tmp_path, loss):
     train(run, "train.steps=10", f"loss.name={loss}", preset="gauss1d")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss/D"]) and np.isfinite(r["loss/G"]) for r in rows)
+
+
+def test_lr_schedules_by_hand():
+    from gankit.train.schedule import lr_factor
+
+    assert [lr_factor(s, 10, "none", 0.5) for s in (0, 9)] == [1.0, 1.0]
+    assert np.allclose([lr_factor(s, 10, "linear", 0.5) for s in range(10)], [1, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2])
+    assert lr_factor(0, 8, "linear", 0.0) == 1.0 and lr_factor(4, 8, "linear", 0.0) == 0.5
+    assert abs(lr_factor(7, 10, "cosine", 0.5) - 0.5 * (1 + np.cos(np.pi * 0.4))) < 1e-12
+
+
+def test_lr_decay_is_applied_and_resume_mid_decay_is_exact(tmp_path):
+    sets = ["optim.decay=linear", "optim.decay_start=0.4", "train.keep=5"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(straight, "train.steps=30", *sets, preset="ring8")
+    train(split, "train.steps=30", *sets, preset="ring8")
+    # go back to the checkpoint of step 20 (inside the decay) and train the last 10 steps again
+    (split / "checkpoints" / "latest").write_text("step_0000020")
+    main(["train", "--out", str(split), "--resume"])
+    _, w1, s1 = final_tensors(straight)
+    _, w2, s2 = final_tensors(split)
+    for k in w1:
+        assert torch.equal(w1[k], w2[k]), k
+    state = json.loads((straight / "checkpoints" / "step_0000020" / "state.json").read_text())
+    groups = [g for opt in state["optimizers"].values() for g in opt["param_groups"]]
+    # the update of step 19 (0-based) used 1 - (19 - 12) / 18 of the base rate
+    assert {round(g["lr"] / g["initial_lr"], 6) for g in groups} == {round(1 - 7 / 18, 6)}

@@ -30,7 +30,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", help="run directory")
-    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--n", type=int, help="number of samples (default 64; class-conditional runs: 10 per class)")
+    s.add_argument("--class", dest="label", metavar="CLASS",
+                   help="class-conditional runs: draw only this class (name or index); default: a class x sample grid")
+    s.add_argument("--condition", metavar="FILE.npy",
+                   help="runs conditioned on attribute/embedding vectors: one row per sample (cycled to --n)")
     s.add_argument("--out", required=True, help="grid.png | folder/ (one PNG each) | samples.npy")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
@@ -43,6 +47,16 @@ def _build_parser() -> argparse.ArgumentParser:
     i.add_argument("--mode", default="slerp", help="slerp (default) or lerp")
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-ema", action="store_true")
+
+    tr = sub.add_parser("translate", help="run an image-conditioned run (superres, colorize, inpaint, denoise, pix2pix) on images")
+    tr.add_argument("run", help="run directory")
+    tr.add_argument("input", help="an image or a folder of images: the conditions (see --degrade)")
+    tr.add_argument("--out", required=True, help="folder for one output PNG per input and grid.png")
+    tr.add_argument("--degrade", action="store_true",
+                    help="INPUT holds clean images: degrade them as in training first (grid: input | output | original)")
+    tr.add_argument("--mask", help="inpainting: a mask image, white = the hole to fill")
+    tr.add_argument("--seed", type=int, default=0, help="seed of the latents and of --degrade (default 0)")
+    tr.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
 
     e = sub.add_parser("eval", help="score samples against a reference data set")
     e.add_argument("samples", help="run directory | image folder | samples.npy")
@@ -112,7 +126,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .run import open_run
     from .sampling import write_samples
 
-    print(write_samples(open_run(args.run), args.n, args.out, seed=args.seed, ema=not args.no_ema))
+    print(write_samples(open_run(args.run), args.n, args.out, seed=args.seed, ema=not args.no_ema, label=args.label,
+                        condition=args.condition))
     return 0
 
 
@@ -122,6 +137,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     print(write_interpolation(open_run(args.run), args.out, rows=args.rows, steps=args.steps,
                               seed=args.seed, mode=args.mode, ema=not args.no_ema))
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .run import open_run
+    from .translate import translate
+
+    print(translate(open_run(args.run), args.input, args.out, degrade_first=args.degrade, mask=args.mask,
+                    seed=args.seed, ema=not args.no_ema))
     return 0
 
 
@@ -172,7 +196,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "eval": cmd_eval,
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "translate": cmd_translate, "eval": cmd_eval,
             "lab": cmd_lab, "presets": cmd_presets}
 
 

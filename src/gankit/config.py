@@ -30,6 +30,8 @@ class DataConfig:
     batch_size: int = 64          # images (or points) per discriminator step
     download: bool = False        # allow torchvision data sets to download (never at test time)
     workers: int = 0              # DataLoader worker processes when a data set is streamed from disk
+    pair: str = ""                # image condition made from each image: superres2|superres4|colorize|inpaint|denoise
+    labels: str = ""              # conditions from a file: .csv (file,label | file,v1,v2,...) or .npy (N, C); "" = the set's own
 
 
 @dataclass
@@ -42,6 +44,8 @@ class ModelConfig:
     d_norm: str = "batch"         # normalisation between D layers: batch, layer, none
     spectral_norm: bool = False   # spectral normalisation on every D layer (SNGAN)
     pack: int = 1                 # PacGAN: D judges this many samples at once; 1 = off
+    cond_g: str = "concat"        # conditional runs: how G takes the condition: concat (with z), cbn
+    cond_d: str = "projection"    # conditional runs: how D takes it: projection, concat, none (ACGAN)
 
 
 @dataclass
@@ -50,6 +54,13 @@ class LossConfig:
     gp: float = 0.0               # WGAN-GP gradient-penalty weight (lambda); 0 disables
     r1: float = 0.0               # R1 penalty weight (gamma); 0 disables
     clip: float = 0.0             # WGAN weight clipping to [-clip, clip] after each D step; 0 disables
+    aux: float = 0.0              # conditional runs: ACGAN auxiliary-classifier loss weight; 0 disables
+    mismatch: float = 0.0         # conditional runs: share of D's fake term given to (real, wrong condition)
+    adv: float = 1.0              # paired runs: weight of the adversarial term of G's loss; 0 = L1 regression only
+    l1: float = 0.0               # paired runs: weight of E|G(a) - x| in G's loss (pix2pix: 100)
+
+
+LR_DECAYS = ("none", "linear", "cosine")
 
 
 @dataclass
@@ -58,6 +69,8 @@ class OptimConfig:
     lr_d: float = 2e-4
     betas_g: list[float] = field(default_factory=lambda: [0.5, 0.999])
     betas_d: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    decay: str = "none"           # learning-rate schedule after decay_start: none, linear (to 0), cosine (to 0)
+    decay_start: float = 0.5      # fraction of train.steps run at the full rate before the decay begins
 
 
 @dataclass
@@ -255,10 +268,12 @@ def validate(cfg: Config) -> None:
     from . import data, nets, objectives, recipes  # registries fill on import
 
     data.DATASETS.get(cfg.data.name)
-    nets.NETS.get(cfg.model.arch)
+    recipe = recipes.RECIPES.get(cfg.train.recipe)
+    archs = getattr(recipe, "architectures", nets.NETS)   # image-to-image recipes use nets.TRANSLATORS
+    archs.get(cfg.model.arch)
     objectives.OBJECTIVES.get(cfg.loss.name)
-    recipes.RECIPES.get(cfg.train.recipe)
-    positive = {"data.batch_size": cfg.data.batch_size, "model.z_dim": cfg.model.z_dim,
+    paired = archs is nets.TRANSLATORS
+    positive = {"data.batch_size": cfg.data.batch_size, **({} if paired else {"model.z_dim": cfg.model.z_dim}),
                 "model.g_width": cfg.model.g_width, "model.d_width": cfg.model.d_width,
                 "train.d_steps": cfg.train.d_steps, "train.sample_every": cfg.train.sample_every,
                 "train.ckpt_every": cfg.train.ckpt_every, "train.log_every": cfg.train.log_every,
@@ -267,7 +282,8 @@ def validate(cfg: Config) -> None:
     for key, v in positive.items():
         if v <= 0:
             raise ConfigError(f"{key}: must be positive, got {v}")
-    for key, v in {"train.steps": cfg.train.steps, "train.max_seconds": cfg.train.max_seconds,
+    for key, v in {"train.steps": cfg.train.steps, "train.max_seconds": cfg.train.max_seconds, "model.z_dim": cfg.model.z_dim,
+                   "loss.adv": cfg.loss.adv, "loss.l1": cfg.loss.l1, "loss.aux": cfg.loss.aux,
                    "loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
                    "data.size": cfg.data.size, "data.workers": cfg.data.workers}.items():
         if v < 0:
@@ -288,6 +304,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.channels: must be 0 (native), 1 or 3, got {cfg.data.channels}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ConfigError(f"train.ema: must be in [0, 1), got {cfg.train.ema}")
+    if cfg.optim.decay not in LR_DECAYS:
+        raise ConfigError(f"optim.decay: unknown schedule '{cfg.optim.decay}'; valid: {', '.join(LR_DECAYS)}")
+    if not 0.0 <= cfg.optim.decay_start < 1.0:
+        raise ConfigError(f"optim.decay_start: must be in [0, 1), got {cfg.optim.decay_start}")
     for key in ("betas_g", "betas_d"):
         betas = getattr(cfg.optim, key)
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):

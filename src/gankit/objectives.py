@@ -210,6 +210,42 @@ def r1_penalty(D: nn.Module, real: Tensor) -> Tensor:
     return (_input_grad_norms(D, real) ** 2).mean()
 
 
+def d_penalties(D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, gp: float, r1: float,
+                report: Callable[[str, Tensor], None] | None = None) -> Tensor | float:
+    """The configured penalties of a discriminator step:  gp · gradient_penalty + (r1 / 2) · r1_penalty.
+
+    ``D`` maps samples to one score each (close over any condition). Returns 0.0 when both weights are 0;
+    each active penalty is passed to ``report`` as "penalty/gp" / "penalty/r1".
+    """
+    total: Tensor | float = 0.0
+    if gp > 0:
+        value = gradient_penalty(D, real, fake)
+        if report:
+            report("penalty/gp", value)
+        total = total + gp * value
+    if r1 > 0:
+        value = r1_penalty(D, real)
+        if report:
+            report("penalty/r1", value)
+        total = total + 0.5 * r1 * value
+    return total
+
+
+# ------------------------------------------------------------------------- conditional extras
+
+def aux_class_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """ACGAN auxiliary-classifier loss (Odena et al. 2017): the negative log-likelihood of the condition.
+
+    Class conditions, target int64 (N,):  -E[log softmax(logits)_y]  (cross-entropy).
+    Attribute conditions, target float (N, C) in [0, 1]:  -E[Σ_j t_j log σ(l_j) + (1 - t_j) log(1 - σ(l_j))] / C
+    (binary cross-entropy per attribute). Both D (on real and generated samples) and G (on its samples,
+    with the requested condition) minimise it.
+    """
+    if target.dtype == torch.int64:
+        return F.cross_entropy(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+
+
 @torch.no_grad()
 def clip_weights_(D: nn.Module, c: float) -> None:
     """WGAN weight clipping [§11.7]: every parameter of D clamped to [-c, c] in place."""

@@ -24,6 +24,19 @@ class LoadedRun:
     checkpoint: Path
 
 
+def class_index(loaded: LoadedRun, name: str) -> int:
+    """The index of class ``name`` (a class name or an index) of a class-conditional run."""
+    classes = loaded.info.classes
+    if not getattr(loaded.recipe, "conditional", False) or not classes:
+        raise GankitError("--class: this run is not class-conditional (train it with train.recipe=cgan on labelled data)")
+    if name in classes:
+        return classes.index(name)
+    if name.isdigit() and int(name) < len(classes):
+        return int(name)
+    indices = "" if classes == [str(i) for i in range(len(classes))] else f" (or 0..{len(classes) - 1})"
+    raise GankitError(f"--class {name}: not a class of this run; valid: {', '.join(classes)}{indices}")
+
+
 def open_run(run: str | Path, device: str = "cpu") -> LoadedRun:
     """Rebuild a run's recipe from its newest checkpoint (config and weights), without loading data."""
     run = Path(run)
@@ -44,7 +57,9 @@ def open_run(run: str | Path, device: str = "cpu") -> LoadedRun:
     return LoadedRun(cfg, info, recipe, ckpt)
 
 
-def draw(loaded: LoadedRun, n: int, seed: int = 0, ema: bool = True, batch: int = 500) -> torch.Tensor:
-    """n samples (n, *shape) on the CPU, from latents drawn with their own generator seeded ``seed``."""
-    out = draw_samples(loaded.recipe, n, seed, ema=ema, batch=batch)
+def draw(loaded: LoadedRun, n: int, seed: int = 0, ema: bool = True, batch: int = 500,
+         labels: torch.Tensor | None = None) -> torch.Tensor:
+    """n samples (n, *shape) on the CPU, from latents drawn with their own generator seeded ``seed``;
+    ``labels``: the conditions of a conditional run (default: its classes in turn)."""
+    out = draw_samples(loaded.recipe, n, seed, ema=ema, batch=batch, labels=labels)
     return torch.cat(out) if out else torch.empty(0, *loaded.info.shape)

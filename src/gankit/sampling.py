@@ -10,7 +10,8 @@ from torch import Tensor
 
 from .errors import GankitError
 from .images import default_scale, save_each, save_grid, save_points_plot, to_uint8
-from .run import LoadedRun, draw
+from .recipes import class_grid
+from .run import LoadedRun, class_index, draw
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -29,8 +30,21 @@ def output_kind(out: str) -> str:
     raise GankitError(f"--out {out}: unknown output type '{p.suffix}'; valid: a .png/.jpg grid, a .npy array or a folder/")
 
 
-def write_samples(loaded: LoadedRun, n: int, out: str, seed: int = 0, ema: bool = True) -> str:
-    """Draw n samples and write them to ``out``; return a one-line description of what was written."""
+def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema: bool = True,
+                  label: str | None = None, condition: str | None = None) -> str:
+    """Draw n samples and write them to ``out``; return a one-line description of what was written.
+
+    Class-conditional runs: all of class ``label`` (a name or index), or else a class x sample grid
+    (one class per row; n defaults to 10 per class); a .npy output gets its labels in <name>.labels.npy.
+    """
+    conditional = bool(getattr(loaded.recipe, "conditional", False)) and bool(loaded.info.classes)
+    if label is not None:
+        k = class_index(loaded, label)
+    vectors = condition_vectors(loaded, condition)
+    if vectors is not None and n is None:
+        n = len(vectors)
+    if n is None:
+        n = 10 * len(loaded.info.classes) if conditional and label is None else 64
     if n <= 0:
         raise GankitError(f"--n must be positive, got {n}")
     kind = output_kind(out)
@@ -41,19 +55,48 @@ def write_samples(loaded: LoadedRun, n: int, out: str, seed: int = 0, ema: bool 
     path = Path(out)
     if path.parent != Path("") and not path.parent.exists() and kind != "folder":
         raise GankitError(f"--out {out}: folder '{path.parent}' does not exist")
-    x = draw(loaded, n, seed=seed, ema=ema)
+    labels, nrow = None, None
+    if vectors is not None:
+        labels = vectors[torch.arange(n) % len(vectors)]
+    elif conditional:
+        labels, nrow = (torch.full((n,), k), None) if label is not None else class_grid(n, len(loaded.info.classes))
+    x = draw(loaded, n, seed=seed, ema=ema, labels=labels)
     if kind == "array":
         arr = x.numpy().astype(np.float32) if points else to_uint8(x)
         np.save(path, arr)
+        if labels is not None:
+            np.save(path.with_suffix(".labels.npy"), labels.numpy())
+            return f"wrote {path} {arr.dtype} {arr.shape} and its labels {path.with_suffix('.labels.npy')}"
         return f"wrote {path} {arr.dtype} {arr.shape}"
     if kind == "grid":
         if points:
             save_points_plot(x, path, title=f"{n} samples")
         else:
-            save_grid(x, path, scale=default_scale(loaded.info.shape[-1]))
+            save_grid(x, path, nrow=nrow, scale=default_scale(loaded.info.shape[-1]))
         return f"wrote {path} ({n} samples)"
     save_each(x, path)
     return f"wrote {n} PNGs to {path}/"
+
+
+def condition_vectors(loaded: LoadedRun, path: str | None) -> Tensor | None:
+    """The rows (M, C) of ``--condition FILE.npy`` for a run conditioned on vectors (None for other runs)."""
+    cond_dim = loaded.info.cond_dim if getattr(loaded.recipe, "conditional", False) else 0
+    if path is None:
+        if cond_dim:
+            raise GankitError(f"this run is conditioned on {loaded.info.cond_kind} vectors of {cond_dim} values: "
+                              f"give them with --condition FILE.npy (one row per sample)")
+        return None
+    if not cond_dim:
+        raise GankitError("--condition: this run does not take condition vectors (class runs take --class)")
+    try:
+        v = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise GankitError(f"--condition {path}: cannot read a .npy array ({e})") from None
+    if v.ndim == 1:
+        v = v[None]
+    if v.ndim != 2 or v.shape[1] != cond_dim or not np.issubdtype(v.dtype, np.number) or len(v) == 0:
+        raise GankitError(f"--condition {path}: expected rows of {cond_dim} numbers, got {v.dtype} {v.shape}")
+    return torch.from_numpy(v.astype(np.float32))
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -86,7 +129,11 @@ def write_interpolation(loaded: LoadedRun, out: str, rows: int = 8, steps: int =
     b = loaded.recipe.latents(rows, generator=gen).cpu()
     t = torch.linspace(0, 1, steps)
     z = (slerp if mode == "slerp" else lerp)(a, b, t).reshape(rows * steps, -1)
-    x = loaded.recipe.sample(z, ema=ema).cpu()
+    if getattr(loaded.recipe, "conditional", False) and loaded.info.classes:  # row r: class r (mod C)
+        labels = (torch.arange(rows) % len(loaded.info.classes)).repeat_interleave(steps)
+        x = loaded.recipe.sample(z, labels, ema=ema).cpu()
+    else:
+        x = loaded.recipe.sample(z, ema=ema).cpu()
     if loaded.info.kind == "points":
         save_points_plot(x, path, title=f"{rows} latent paths, {steps} steps each")
     else:

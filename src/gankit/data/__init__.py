@@ -17,8 +17,14 @@ from . import digits, folder, toy, vision  # noqa: E402,F401  (register the load
 
 
 def load(cfg: DataConfig) -> Source:
-    """The data set named by cfg.name (a ConfigError lists the valid names)."""
-    return DATASETS.get(cfg.name)(cfg)
+    """The data set named by cfg.name (a ConfigError lists the valid names), with the conditions of
+    ``cfg.labels`` when given."""
+    source = DATASETS.get(cfg.name)(cfg)
+    if cfg.labels:
+        from .conditions import with_conditions
+
+        source = with_conditions(source, cfg.labels)
+    return source
 
 
 __all__ = ["DATASETS", "Batches", "DataInfo", "Distribution", "Source", "StreamSource", "TensorSource",

@@ -28,6 +28,8 @@ class DataInfo:
     shape: tuple[int, ...]           # one sample: (d,) for points, (C, H, W) for images
     classes: list[str] = field(default_factory=list)   # class names; [] when unlabelled
     size: int | None = None          # number of samples; None for infinite toy distributions
+    cond_dim: int = 0                # length of the per-sample condition vectors ("c" in batches); 0 = none
+    cond_kind: str = ""              # "attributes" (multi-hot) or "embedding" when cond_dim > 0
 
     @property
     def labelled(self) -> bool:
@@ -63,7 +65,8 @@ class TensorSource(Source):
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None,
-                 classes: Sequence[str] = (), name: str = "tensor") -> None:
+                 classes: Sequence[str] = (), name: str = "tensor",
+                 c: torch.Tensor | None = None, cond_kind: str = "") -> None:
         if x.dim() < 2:
             raise DataError(f"{name}: expected samples of shape (N, ...), got a tensor of shape {tuple(x.shape)}")
         if x.shape[0] == 0:
@@ -80,11 +83,15 @@ class TensorSource(Source):
             if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(classes)):
                 raise DataError(f"{name}: labels must lie in 0..{len(classes) - 1} "
                                 f"(one per class name), got {int(y.min())}..{int(y.max())}")
+        if c is not None and (c.dim() != 2 or c.shape[0] != x.shape[0]):
+            raise DataError(f"{name}: expected condition vectors of shape ({x.shape[0]}, C), got {tuple(c.shape)}")
         self.x = x.contiguous()
         self.y = y
+        self.c = None if c is None else c.to(torch.float32).contiguous()
+        self.files: list[str] | None = None   # relative paths of the samples, when read from a folder
         shape = tuple(int(s) for s in x.shape[1:])
-        self.info = DataInfo(name=name, kind=_kind(shape), shape=shape,
-                             classes=list(classes), size=int(x.shape[0]))
+        self.info = DataInfo(name=name, kind=_kind(shape), shape=shape, classes=list(classes), size=int(x.shape[0]),
+                             cond_dim=0 if c is None else int(c.shape[1]), cond_kind=cond_kind if c is not None else "")
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -94,6 +101,8 @@ class TensorSource(Source):
         out = {"x": to_float(self.x[index])}
         if self.y is not None:
             out["y"] = self.y[index]
+        if self.c is not None:
+            out["c"] = self.c[index]
         return out
 
     def all(self) -> dict[str, torch.Tensor]:
@@ -101,6 +110,8 @@ class TensorSource(Source):
         out = {"x": to_float(self.x)}
         if self.y is not None:
             out["y"] = self.y.clone()
+        if self.c is not None:
+            out["c"] = self.c.clone()
         return out
 
 
@@ -139,11 +150,13 @@ class StreamSource(Source):
     """A map-style ``Dataset`` decoded from disk by ``workers`` DataLoader processes.
 
     ``dataset[i]`` returns x (C, H, W) (uint8 pixels or float) when unlabelled, (x, y: int) when
-    ``classes`` is given. ``shape`` is read from ``dataset[0]`` when not given.
+    ``classes`` is given, (x, c: float (C,)) when ``cond_dim`` is. ``shape`` is read from ``dataset[0]``
+    when not given.
     """
 
     def __init__(self, dataset: Dataset, name: str = "stream", classes: Sequence[str] = (),
-                 workers: int = 0, shape: tuple[int, ...] | None = None) -> None:
+                 workers: int = 0, shape: tuple[int, ...] | None = None,
+                 cond_dim: int = 0, cond_kind: str = "") -> None:
         try:
             n = len(dataset)  # type: ignore[arg-type]
         except TypeError:
@@ -154,11 +167,13 @@ class StreamSource(Source):
             raise DataError(f"{name}: data.workers must be zero or positive, got {workers}")
         if shape is None:
             first: Any = dataset[0]
-            x0 = first[0] if classes else first
+            x0 = first[0] if classes or cond_dim else first
             shape = tuple(int(s) for s in x0.shape)
         self.dataset = dataset
         self.workers = int(workers)
-        self.info = DataInfo(name=name, kind=_kind(shape), shape=tuple(shape), classes=list(classes), size=n)
+        self.files: list[str] | None = None   # relative paths of the samples, when read from a folder
+        self.info = DataInfo(name=name, kind=_kind(shape), shape=tuple(shape), classes=list(classes), size=n,
+                             cond_dim=cond_dim, cond_kind=cond_kind if cond_dim else "")
 
     def __len__(self) -> int:
         return int(self.info.size or 0)

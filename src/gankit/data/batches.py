@@ -17,8 +17,10 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..errors import ConfigError, DataError, GankitError
 from .base import Source, StreamSource, TensorSource, ToySource, to_float
+from .paired import check_task, degrade
 
 _MASK = (1 << 64) - 1
+PAIR_SALT = 0x9A1D   # separates the degradation stream of data.pair from the toy stream
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -95,18 +97,22 @@ def _one_line(e: GankitError) -> GankitError:
 
 
 class Batches:
-    """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled}.
+    """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
+    "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (data.pair)}.
 
     The stream depends only on (source, batch_size, seed); ``state_dict()`` is the number of
     batches drawn so far and ``load_state_dict`` jumps there without replaying.
     """
 
     def __init__(self, source: Source, batch_size: int, seed: int,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", pair: str = "") -> None:
         if not isinstance(source, (TensorSource, ToySource, StreamSource)):
             raise TypeError(f"Batches needs a TensorSource, ToySource or StreamSource, got {type(source).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ConfigError(f"data.batch_size: must be a positive integer, got {batch_size!r}")
+        if pair:
+            check_task(pair, source.info.shape)
+        self.pair = pair   # data.pair: add the degraded condition "a" to every batch
         self.source = source
         self.batch_size = batch_size
         self.seed = int(seed)
@@ -129,6 +135,9 @@ class Batches:
             batch = self.source.get(self._order.indices(self.batches))
         else:
             batch = self._next_streamed()
+        if self.pair:
+            g = torch.Generator().manual_seed(toy_seed(self.seed ^ PAIR_SALT, self.batches))
+            batch["a"] = degrade(batch["x"], self.pair, g)
         self.batches += 1
         if self.device.type != "cpu":
             pinned = self.device.type == "cuda"
@@ -156,6 +165,9 @@ class Batches:
         if source.info.classes:
             x, y = item
             return {"x": to_float(x), "y": torch.as_tensor(y, dtype=torch.int64)}
+        if source.info.cond_dim:
+            x, c = item
+            return {"x": to_float(x), "c": torch.as_tensor(c, dtype=torch.float32)}
         return {"x": to_float(item)}
 
     # ------------------------------------------------------------------------------ resume

@@ -70,14 +70,18 @@ def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
     else:
         height = width = size
 
+    source: StreamSource | TensorSource
     if len(files) * channels * height * width >= max_bytes:
-        return StreamSource(ImageFiles(files, size, channels, labels), name=name, classes=classes,
-                            workers=workers, shape=(channels, height, width))
-    x = np.empty((len(files), channels, height, width), dtype=np.uint8)
-    for i, f in enumerate(files):
-        x[i] = read_image(f, size, channels)
-    y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
-    return TensorSource(torch.from_numpy(x), y, classes=classes, name=name)
+        source = StreamSource(ImageFiles(files, size, channels, labels), name=name, classes=classes,
+                              workers=workers, shape=(channels, height, width))
+    else:
+        x = np.empty((len(files), channels, height, width), dtype=np.uint8)
+        for i, f in enumerate(files):
+            x[i] = read_image(f, size, channels)
+        y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
+        source = TensorSource(torch.from_numpy(x), y, classes=classes, name=name)
+    source.files = ["/".join(p) for p in rel]
+    return source
 
 
 @DATASETS.register("folder")

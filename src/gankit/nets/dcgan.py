@@ -23,7 +23,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from . import NETS
-from .layers import check_square_image, add_spectral_norm, check_norm, norm2d
+from .layers import cond_inputs, check_square_image, add_spectral_norm, check_norm, norm2d
 
 # image side -> (side of the first feature map, number of stride-2 stages)
 SIZES = {8: (4, 1), 16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -85,23 +85,33 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers.append(nn.Conv2d(ch, 1, base, 1, 0))
-        self.net = nn.Sequential(*layers)
+        layers.append(nn.Flatten())
+        self.body = nn.Sequential(*layers)
+        self.feature_dim = ch * base * base
+        # the paper's last layer, a base x base valid convolution to one logit, is this linear map
+        self.head = nn.Linear(self.feature_dim, 1)
         init_dcgan(self)
+        nn.init.normal_(self.head.weight, 0.0, 0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, size, size) -> (N, feature_dim): the last feature map, flattened."""
+        return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, size, size) -> (N,)."""
-        return self.net(x).reshape(x.shape[0])
+        return self.head(self.body(x)).reshape(x.shape[0])
 
 
 @NETS.register("dcgan")
-def build_dcgan(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+def build_dcgan(m: ModelConfig, shape: tuple[int, ...], cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:
     """(G, D) for images (C, H, W) with H == W in SIZES and C in (1, 3)."""
     shape = check_square_image("dcgan", shape, tuple(SIZES))
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
-    g = DCGANGenerator(m.z_dim, m.g_width, channels, size)
-    d = DCGANDiscriminator(m.d_width, channels * m.pack, size, m.d_norm)
+    g_in, d_extra = cond_inputs(m, cond_dim)
+    g = DCGANGenerator(g_in, m.g_width, channels, size)
+    d = DCGANDiscriminator(m.d_width, channels * m.pack + d_extra, size, m.d_norm)
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

@@ -37,6 +37,14 @@ def norm1d(kind: str, features: int) -> nn.Module:
     return nn.Identity()
 
 
+def cond_inputs(m, cond_dim: int) -> tuple[int, int]:
+    """(G input size, extra D input channels/features) for a condition of ``cond_dim`` values:
+    concatenation widens G's latent input (``model.cond_g=concat``) and D's input (``model.cond_d=concat``)."""
+    if not cond_dim:
+        return m.z_dim, 0
+    return m.z_dim + (cond_dim if m.cond_g == "concat" else 0), (cond_dim if m.cond_d == "concat" else 0)
+
+
 def is_weight_layer(module: nn.Module) -> bool:
     """True for the layers spectral norm applies to: every Conv*/ConvTranspose* and Linear."""
     return isinstance(module, (nn.modules.conv._ConvNd, nn.Linear))

@@ -22,7 +22,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from . import NETS
-from .layers import add_spectral_norm, check_norm
+from .layers import add_spectral_norm, check_norm, cond_inputs
 
 
 class MLPGenerator(nn.Module):
@@ -33,6 +33,7 @@ class MLPGenerator(nn.Module):
                  width: int,                 # hidden units per layer
                  depth: int,                 # number of hidden layers
                  shape: tuple[int, ...],     # sample shape: (d,) or (C, H, W)
+                 batch_norm: bool = False,   # BatchNorm1d after each hidden Linear (for conditional BN)
                  ) -> None:
         super().__init__()
         self.z_dim = z_dim
@@ -40,7 +41,7 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         fan_in = z_dim
         for _ in range(depth):
-            layers += [nn.Linear(fan_in, width), nn.ReLU()]
+            layers += [nn.Linear(fan_in, width), *([nn.BatchNorm1d(width)] if batch_norm else []), nn.ReLU()]
             fan_in = width
         layers.append(nn.Linear(fan_in, math.prod(shape)))
         if len(shape) == 3:
@@ -54,6 +55,8 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """x: (N, *shape) -> logits (N,)."""
+
+    flat_input = True   # a conditional D appends the condition to the flattened sample
 
     def __init__(self,
                  shape: tuple[int, ...],     # sample shape: (d,) or (C, H, W)
@@ -70,25 +73,31 @@ class MLPDiscriminator(nn.Module):
                 layers.append(nn.LayerNorm(width))
             layers.append(nn.LeakyReLU(0.2))
             fan_in = width
-        layers.append(nn.Linear(fan_in, 1))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.feature_dim = fan_in
+        self.head = nn.Linear(fan_in, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, *shape) -> (N, feature_dim): the last hidden layer."""
+        return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, *shape) -> (N,)."""
-        return self.net(x).reshape(x.shape[0])
+        return self.head(self.body(x)).reshape(x.shape[0])
 
 
 @NETS.register("mlp")
-def build_mlp(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for points (d,) or images (C, H, W)."""
+def build_mlp(m: ModelConfig, shape: tuple[int, ...], cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for points (d,) or images (C, H, W); inputs widened for a condition of cond_dim (see conditional.py)."""
     if len(shape) not in (1, 3) or min(shape, default=0) < 1:
         raise ConfigError(f"architecture 'mlp' needs points (d,) or images (C, H, W) of positive sizes, "
                           f"got {tuple(shape)}")
     if m.depth < 1:
         raise ConfigError(f"model.depth: architecture 'mlp' needs at least 1 hidden layer, got {m.depth}")
     check_norm(m.d_norm)
-    g = MLPGenerator(m.z_dim, m.g_width, m.depth, shape)
-    d = MLPDiscriminator((math.prod(shape) * m.pack,), m.d_width, m.depth, layer_norm=m.d_norm == "layer")
+    g_in, d_extra = cond_inputs(m, cond_dim)
+    g = MLPGenerator(g_in, m.g_width, m.depth, shape, batch_norm=bool(cond_dim) and m.cond_g == "cbn")
+    d = MLPDiscriminator((math.prod(shape) * m.pack + d_extra,), m.d_width, m.depth, layer_norm=m.d_norm == "layer")
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..errors import ConfigError
 from . import NETS
-from .layers import check_square_image, add_spectral_norm, check_norm, norm2d
+from .layers import cond_inputs, check_square_image, add_spectral_norm, check_norm, norm2d
 
 SIZES = (16, 32, 64)
 
@@ -160,22 +160,27 @@ class ResNetDiscriminator(nn.Module):
         blocks += [_DownBlock(ch, ch, norm) for _ in range(int(math.log2(size // 16)))]
         blocks += [_PlainBlock(ch, norm), _PlainBlock(ch, norm)]
         self.blocks = nn.Sequential(*blocks)
-        self.linear = _init(nn.Linear(ch, 1), 1.0)
+        self.feature_dim = ch
+        self.head = _init(nn.Linear(ch, 1), 1.0)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, size, size) -> (N, feature_dim): ReLU, then global sum pooling."""
+        return F.relu(self.blocks(x)).sum(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, size, size) -> (N,)."""
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
-        return self.linear(h).reshape(x.shape[0])
+        return self.head(self.features(x)).reshape(x.shape[0])
 
 
 @NETS.register("resnet")
-def build_resnet(m: ModelConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+def build_resnet(m: ModelConfig, shape: tuple[int, ...], cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:
     """(G, D) for images (C, H, W) with H == W in (16, 32, 64) and C in (1, 3)."""
     shape = check_square_image("resnet", shape, SIZES)
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
-    g = ResNetGenerator(m.z_dim, m.g_width, channels, size)
-    d = ResNetDiscriminator(m.d_width, channels * m.pack, size, "layer" if m.d_norm == "layer" else "none")
+    g_in, d_extra = cond_inputs(m, cond_dim)
+    g = ResNetGenerator(g_in, m.g_width, channels, size)
+    d = ResNetDiscriminator(m.d_width, channels * m.pack + d_extra, size, "layer" if m.d_norm == "layer" else "none")
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

@@ -7,7 +7,14 @@ A recipe class is registered with ``@RECIPES.register(name)`` and provides:
     optimizers: dict[str, Optimizer]      # saved with the training state
     ema_targets: list[str]                # nets whose moving average the loop keeps as f"{name}_ema"
     phases: list[Phase]                   # the update schedule, as data
-    sample(z, labels=None, ema=True)      # generated samples for latents z
+    latents(n, generator=None)            # z for n samples
+    sample(z, labels=None, ema=True)      # generated samples for latents z and conditions ``labels``
+                                          # (class indices, condition vectors or condition images)
+    fixed_conditions(source, n, seed)     # conditions for n grid / evaluation samples (None: unconditional)
+    grid_images(x, cond) -> (x, nrow)     # how a sample grid lays them out
+
+Optional class attributes: ``conditional`` (sample takes labels), ``paired`` (image-to-image), and
+``architectures`` (the registry model.arch is looked up in; default ``nets.NETS``).
 """
 from __future__ import annotations
 
@@ -38,12 +45,24 @@ class Phase:
     fresh_batch: bool = True
 
 
-def draw_samples(recipe, n: int, seed: int, ema: bool = True, batch: int = 500) -> list[Tensor]:
+def class_grid(n: int, classes: int) -> tuple[torch.Tensor, int]:
+    """Labels (n,) for a class x sample grid, one class per row, and the row length."""
+    per = -(-n // classes)
+    return torch.arange(n) // per, per
+
+
+def draw_samples(recipe, n: int, seed: int, ema: bool = True, batch: int = 500,
+                 labels: Tensor | None = None) -> list[Tensor]:
     """n samples from any recipe, in CPU batches of ``batch``, from latents drawn with their own
-    generator seeded ``seed`` (the global RNG is not touched)."""
+    generator seeded ``seed`` (the global RNG is not touched). ``labels`` (n,) or (n, C): the
+    conditions of a conditional recipe (default: its classes in turn)."""
     gen = torch.Generator().manual_seed(seed)
-    return [recipe.sample(recipe.latents(min(batch, n - start), generator=gen), ema=ema).cpu()
-            for start in range(0, n, batch)]
+    out = []
+    for start in range(0, n, batch):
+        z = recipe.latents(min(batch, n - start), generator=gen)
+        part = None if labels is None else labels[start:start + len(z)]
+        out.append((recipe.sample(z, part, ema=ema) if part is not None else recipe.sample(z, ema=ema)).cpu())
+    return out
 
 
-from . import gan  # noqa: E402,F401  (fills the registry)
+from . import conditional, gan, paired  # noqa: E402,F401  (fill the registry)

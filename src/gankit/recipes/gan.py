@@ -7,7 +7,7 @@ from torch import Tensor
 from .. import nets
 from ..config import Config
 from ..data import DataInfo
-from ..objectives import OBJECTIVES, clip_weights_, gradient_penalty, r1_penalty
+from ..objectives import OBJECTIVES, clip_weights_, d_penalties
 from ..train.stats import report
 from . import RECIPES, Phase
 
@@ -16,10 +16,12 @@ from . import RECIPES, Phase
 class GAN:
     """G: z -> x, D: x -> logit, trained with any objective of ``gankit.objectives`` and its penalties."""
 
+    conditional = False   # sample() ignores labels
+
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         self.device = device
         self.z_dim = cfg.model.z_dim
-        self.G, self.D = (m.to(device) for m in nets.build(cfg.model, info.shape))
+        self.G, self.D = (m.to(device) for m in self.build_nets(cfg, info))
         self.nets = {"G": self.G, "D": self.D}
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.loss = cfg.loss
@@ -31,6 +33,10 @@ class GAN:
         self.ema_targets = ["G"]
         self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps),
                        Phase("G", self.g_step, fresh_batch=False)]
+
+    def build_nets(self, cfg: Config, info: DataInfo):
+        """(G, D) for this recipe."""
+        return nets.build(cfg.model, info.shape)
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), shape (n, z_dim)."""
@@ -45,14 +51,7 @@ class GAN:
         report("loss/D", loss)
         report("D/real", real_logits.mean())
         report("D/fake", fake_logits.mean())
-        if self.loss.gp > 0:
-            gp = gradient_penalty(self.D, real, fake)
-            report("penalty/gp", gp)
-            loss = loss + self.loss.gp * gp
-        if self.loss.r1 > 0:
-            r1 = r1_penalty(self.D, real)
-            report("penalty/r1", r1)
-            loss = loss + 0.5 * self.loss.r1 * r1
+        loss = loss + d_penalties(self.D, real, fake, self.loss.gp, self.loss.r1, report)
         opt = self.optimizers["D"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -70,6 +69,14 @@ class GAN:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    def fixed_conditions(self, source, n: int, seed: int) -> Tensor | None:
+        """Conditions for n grid or evaluation samples: none, the GAN is unconditional."""
+        return None
+
+    def grid_images(self, x: Tensor, cond: Tensor | None) -> tuple[Tensor, int | None]:
+        """Samples as laid out in a grid, and the row length (None: square)."""
+        return x, None
 
     @torch.no_grad()
     def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:

@@ -28,6 +28,7 @@ from ..images import default_scale, save_grid, save_points_plot
 from ..recipes import RECIPES, draw_samples
 from . import checkpoint
 from .ema import EMA
+from .schedule import lr_factor, set_lr_
 from .stats import Collector, JsonlSink, TensorBoardSink
 
 GRID_SEED_OFFSET = 7919  # the fixed grid latents come from their own generator, never the global RNG
@@ -75,17 +76,22 @@ class Trainer:
             from ..metrics.evaluate import check_metrics
 
             check_metrics(cfg.eval.metrics, self.info.kind, "eval.metrics")
-        self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device)
+        self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device, pair=cfg.data.pair)
         self.step = 0
         self.best: float | None = None   # best value of cfg.eval.best so far
         self._eval_ref = None            # the evaluation's Reference, built at the first evaluation
         gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
         self.grid_z = self.recipe.latents(cfg.train.grid, generator=gen)
+        # conditions of the grid's samples (None for unconditional recipes): classes, vectors, image pairs
+        self.grid_cond = self.recipe.fixed_conditions(self.source, cfg.train.grid, cfg.train.seed + GRID_SEED_OFFSET)
 
     # ----------------------------------------------------------------------------------- one step
 
     def train_step(self) -> None:
         """One generator step with everything scheduled around it."""
+        o = self.cfg.optim
+        if o.decay != "none":
+            set_lr_(self.recipe.optimizers, lr_factor(self.step, self.cfg.train.steps, o.decay, o.decay_start))
         batch = None
         for phase in self.recipe.phases:
             if self.step % phase.every:
@@ -101,14 +107,15 @@ class Trainer:
     # ------------------------------------------------------------------------------- disk output
 
     def save_samples(self, path: Path) -> None:
-        x = self.recipe.sample(self.grid_z)
+        x = self.recipe.sample(self.grid_z, self.grid_cond)
         if self.info.kind == "points":
             real = None
             if isinstance(self.source, data.ToySource):  # the true distribution, drawn beside the samples
                 real = self.source.distribution.sample(len(x), torch.Generator().manual_seed(1))[0]
             save_points_plot(x, path, real=real, title=f"step {self.step}")
         else:
-            save_grid(x, path, scale=default_scale(self.info.shape[-1]))
+            x, nrow = self.recipe.grid_images(x.cpu(), self.grid_cond)
+            save_grid(x, path, nrow=nrow, scale=default_scale(self.info.shape[-1]))
 
     def evaluate(self) -> tuple[dict[str, float], list[str]]:
         """Metrics of cfg.eval on samples of the EMA generator vs the training data. Uses its own
@@ -118,7 +125,8 @@ class Trainer:
         e, d = self.cfg.eval, self.cfg.data
         if self._eval_ref is None:
             self._eval_ref = reference_from_source(self.source, d.name, reference_ident(d), e.n, d)
-        x = torch.cat(draw_samples(self.recipe, e.n, self.cfg.train.seed + EVAL_SEED_OFFSET))
+        labels = self.recipe.fixed_conditions(self.source, e.n, self.cfg.train.seed + EVAL_SEED_OFFSET)
+        x = torch.cat(draw_samples(self.recipe, e.n, self.cfg.train.seed + EVAL_SEED_OFFSET, labels=labels))
         return evaluate(x, self.info.kind, self._eval_ref, e.metrics, features=e.features or None)
 
     def _maybe_keep_best(self, run: Path, values: dict[str, float], last_ckpt: Path | None,

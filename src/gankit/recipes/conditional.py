@@ -1,0 +1,156 @@
+"""Conditional GAN [seed §11.11]: G(z, c) and D(x, c), where c is the condition of each sample.
+
+c comes from the data: a class label (one-hot), multi-hot attributes, or a per-sample embedding
+vector. How G and D take c is ``model.cond_g`` / ``model.cond_d`` (``nets/conditional.py``). Two losses
+can be added to any objective:
+
+- the matching-aware discriminator (Reed et al. 2016, "GAN-CLS"), ``loss.mismatch`` = w: D must call a
+  real sample with the *wrong* condition fake too, so it learns whether x matches c and not only
+  whether x is real:
+      L_D = (1 - w) · L_D(D(x, c), D(G(z, c), c)) + w · L_D(D(x, c), D(x, c̃)),   c̃ ≠ c;
+- the auxiliary classifier (ACGAN, Odena et al. 2017), ``loss.aux`` = λ: D also predicts c from x, and
+  both D (real and generated samples) and G (its samples) minimise λ · aux_class_loss.
+
+Generated samples in a D step use the conditions of the real batch, so D sees real and generated
+samples of the same classes.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import nets
+from ..config import Config
+from ..data import DataInfo
+from ..errors import ConfigError
+from ..objectives import aux_class_loss, clip_weights_, d_penalties
+from ..train.stats import report
+from ..data.conditions import first_conditions
+from . import RECIPES, class_grid
+from .gan import GAN
+
+
+@RECIPES.register("cgan")
+class ConditionalGAN(GAN):
+    """G: (z, c) -> x, D: (x, c) -> logit, for class labels or condition vectors of the data."""
+
+    conditional = True
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
+        if not info.classes and not info.cond_dim:
+            raise ConfigError(f"train.recipe=cgan: data set '{info.name}' has no labels or conditions; use a labelled "
+                              f"data set (class sub-folders, digits, mnist, ...) or data.labels=FILE")
+        self.classes = list(info.classes)
+        self.cond_dim = info.cond_dim or len(info.classes)
+        self.cond_kind = info.cond_kind or "class"
+        if cfg.loss.aux > 0 and self.cond_kind == "embedding":
+            raise ConfigError("loss.aux: the ACGAN classifier needs class labels or attributes, not embeddings; set loss.aux=0")
+        if not 0.0 <= cfg.loss.mismatch <= 1.0:
+            raise ConfigError(f"loss.mismatch: must be in [0, 1], got {cfg.loss.mismatch}")
+        super().__init__(cfg, info, device)
+
+    def build_nets(self, cfg: Config, info: DataInfo):
+        return nets.build(cfg.model, info.shape, self.cond_dim, aux=cfg.loss.aux > 0)
+
+    # ------------------------------------------------------------------------------- conditions
+
+    def condition(self, labels: Tensor) -> Tensor:
+        """Class indices int64 (N,) -> one-hot float (N, C); condition vectors (N, C) pass unchanged."""
+        if labels.dtype == torch.int64:
+            return F.one_hot(labels.to(self.device), self.cond_dim).float()
+        return labels.to(self.device, torch.float32)
+
+    def target(self, batch: dict[str, Tensor]) -> Tensor:
+        """The batch's conditions as given: class indices (N,) or vectors (N, C)."""
+        return batch["y"] if "y" in batch else batch["c"]
+
+    def mismatched(self, target: Tensor) -> Tensor:
+        """A wrong condition for each sample: another class (uniform over the other C - 1), or the
+        vector of the next sample in the batch."""
+        if target.dtype == torch.int64:
+            shift = torch.randint(1, self.cond_dim, target.shape, device=target.device)
+            return (target + shift) % self.cond_dim
+        return target.roll(1, dims=0)
+
+    def default_labels(self, n: int) -> Tensor:
+        """Conditions for n samples when none are asked for: the classes in turn, 0, 1, ..., C-1, 0, ..."""
+        if self.cond_kind != "class":
+            raise ConfigError(f"this run is conditioned on {self.cond_kind} vectors: give the conditions to sample")
+        return torch.arange(n) % self.cond_dim
+
+    def fixed_conditions(self, source, n: int, seed: int) -> Tensor:
+        """Conditions for n grid or evaluation samples: the classes in rows (class x sample grid), or the
+        condition vectors of the first n samples of the data."""
+        if self.cond_kind == "class":
+            return class_grid(n, self.cond_dim)[0]
+        return first_conditions(source, n)
+
+    def grid_images(self, x: Tensor, cond: Tensor | None) -> tuple[Tensor, int | None]:
+        """Class runs: one class per row."""
+        return x, (class_grid(len(x), self.cond_dim)[1] if self.cond_kind == "class" else None)
+
+    # ------------------------------------------------------------------------------------ steps
+
+    def d_step(self, batch: dict[str, Tensor]) -> None:
+        real, t = batch["x"], self.target(batch)
+        c = self.condition(t)
+        with torch.no_grad():
+            fake = self.G(self.latents(real.shape[0]), c)
+        aux = self.loss.aux > 0
+        if aux:
+            (real_logits, real_aux), (fake_logits, fake_aux) = self.D(real, c, with_aux=True), self.D(fake, c, with_aux=True)
+        else:
+            real_logits, fake_logits = self.D(real, c), self.D(fake, c)
+        loss = self.objective.d_loss(real_logits, fake_logits)
+        w = self.loss.mismatch
+        if w > 0:
+            wrong_logits = self.D(real, self.condition(self.mismatched(t)))
+            report("D/mismatched", wrong_logits.mean())
+            loss = (1.0 - w) * loss + w * self.objective.d_loss(real_logits, wrong_logits)
+        report("loss/D", loss)
+        report("D/real", real_logits.mean())
+        report("D/fake", fake_logits.mean())
+        if aux:
+            a = aux_class_loss(real_aux, t) + aux_class_loss(fake_aux, t)
+            report("loss/D_aux", a)
+            loss = loss + self.loss.aux * a
+        loss = loss + d_penalties(lambda x: self.D(x, c), real, fake, self.loss.gp, self.loss.r1, report)
+        opt = self.optimizers["D"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if self.loss.clip > 0:
+            clip_weights_(self.D, self.loss.clip)
+
+    def g_step(self, batch: dict[str, Tensor]) -> None:
+        t = self.target(batch)
+        c = self.condition(t)
+        fake = self.G(self.latents(c.shape[0]), c)
+        self.D.requires_grad_(False)
+        if self.loss.aux > 0:
+            logits, aux_logits = self.D(fake, c, with_aux=True)
+            a = aux_class_loss(aux_logits, t)
+            report("loss/G_aux", a)
+            loss = self.objective.g_loss(logits) + self.loss.aux * a
+        else:
+            loss = self.objective.g_loss(self.D(fake, c))
+        self.D.requires_grad_(True)
+        report("loss/G", loss)
+        opt = self.optimizers["G"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    @torch.no_grad()
+    def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:
+        """Samples (N, *shape) for latents z (N, z_dim) and conditions ``labels`` (class indices (N,) or
+        vectors (N, C); default: the classes in turn), from the EMA generator when there is one."""
+        if labels is None:
+            labels = self.default_labels(z.shape[0])
+        G = self.nets.get("G_ema") if ema and "G_ema" in self.nets else self.G
+        was_training = G.training
+        G.eval()
+        out = G(z.to(self.device), self.condition(labels))
+        G.train(was_training)
+        return out
