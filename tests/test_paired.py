@@ -123,6 +123,9 @@ def test_translate_degrade_mask_and_errors(tmp_path, capsys):
         ["0.png", "2.png", "4.png", "grid.png", "sub/1.png", "sub/3.png", "sub/5.png"]
     assert Image.open(tmp_path / "o1" / "sub" / "1.png").size == (8, 8)
     assert main(["translate", str(run), str(imgs / "0.png"), "--out", str(tmp_path / "o2"), "--mask", str(tmp_path / "mask.png")]) == 0
+    # gankit eval of a paired run translates the run's own (degraded) data
+    assert main(["eval", str(run), "--ref", "digits", "--n", "50", "--metrics", "memorisation", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_samples"] == 50
     capsys.readouterr()
     assert main(["translate", str(run), str(imgs), "--out", str(tmp_path / "o3")]) == 2
     assert "needs --mask" in capsys.readouterr().err

@@ -88,7 +88,11 @@ def load_samples(spec: str, n: int = 10_000, seed: int = 0) -> tuple[torch.Tenso
         from ..run import draw, open_run
 
         run = open_run(p)
-        return draw(run, n, seed=seed), run.info.kind
+        labels = None
+        if getattr(run.recipe, "paired", False) or run.info.cond_dim:
+            # image or vector conditions come from the run's data: translate / condition on its samples
+            labels = run.recipe.fixed_conditions(data_mod.load(run.cfg.data), n, seed)
+        return draw(run, n, seed=seed, labels=labels), run.info.kind
     if p.suffix == ".npy":
         if not p.exists():
             raise GankitError(f"samples file '{p}' does not exist")
