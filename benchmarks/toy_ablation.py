@@ -4,9 +4,10 @@
         --variant base= --variant pack4=model.pack=4 --variant "wgangp=loss.name=wasserstein;loss.gp=10;train.d_steps=5"
 
 Each variant is a name and semicolon-separated --set overrides on top of the preset. Every run is timed
-(training wall time), sampled (2,500 points, `gankit sample`) and scored (modes captured, high-quality
-share, reverse KL; see gankit.metrics.toy.pacgan_modes). Prints one row per variant with the median
-over seeds, then the per-seed numbers. Runs one training at a time.
+(training wall time), sampled twice (2,500 points, `gankit sample --sampler direct` and `--sampler drs`,
+discriminator rejection sampling, where the objective allows it) and scored (modes captured,
+high-quality share, reverse KL; see gankit.metrics.toy.pacgan_modes). Prints one row per variant and
+sampler with the median over seeds, then the per-seed numbers. Runs one training at a time.
 """
 import argparse
 import statistics
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+SAMPLERS = ("direct", "drs")   # every run is sampled both ways (drs only for logistic objectives)
 
 from gankit.config import resolve
 from gankit.data import load
@@ -32,11 +35,15 @@ def run_one(preset: str, sets: list[str], seed: int, root: Path) -> dict:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    npy = out / "s.npy"
-    subprocess.run([sys.executable, "-m", "gankit", "sample", str(out), "--n", "2500", "--out", str(npy)],
-                   check=True, stdout=subprocess.DEVNULL)
     dist = load(resolve(preset).data).distribution
-    return {"wall": wall, **pacgan_modes(np.load(npy), dist.means.numpy(), dist.std)}
+    scores = {"wall": wall}
+    for sampler in SAMPLERS:
+        npy = out / f"s-{sampler}.npy"
+        p = subprocess.run([sys.executable, "-m", "gankit", "sample", str(out), "--n", "2500", "--out", str(npy),
+                            "--sampler", sampler], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if p.returncode == 0:   # drs needs a logistic objective; other runs score "direct" only
+            scores[sampler] = pacgan_modes(np.load(npy), dist.means.numpy(), dist.std)
+    return scores
 
 
 def main() -> None:
@@ -51,13 +58,19 @@ def main() -> None:
             name, _, spec = v.partition("=")
             sets = [s for s in spec.split(";") if s]
             res = [run_one(a.preset, sets, s, Path(tmp)) for s in a.seeds]
-            med = {k: statistics.median(r[k] for r in res) for k in ("modes", "high_quality", "reverse_kl", "wall")}
-            rows.append((name, sets, med, res))
-            print(f"| {a.preset} | {name} | `{' '.join(sets) or '(preset)'}` | {med['modes']:.0f} | "
-                  f"{100 * med['high_quality']:.1f}% | {med['reverse_kl']:.3f} | {med['wall']:.0f} s |", flush=True)
+            rows.append((name, res))
+            wall = statistics.median(r["wall"] for r in res)
+            for sampler in SAMPLERS:
+                if not all(sampler in r for r in res):
+                    continue
+                med = {k: statistics.median(r[sampler][k] for r in res) for k in ("modes", "high_quality", "reverse_kl")}
+                print(f"| {a.preset} | {name} | `{' '.join(sets) or '(preset)'}` | {sampler} | {med['modes']:.0f} | "
+                      f"{100 * med['high_quality']:.1f}% | {med['reverse_kl']:.3f} | {wall:.0f} s |", flush=True)
     print()
-    for name, _, _, res in rows:
-        print(name, [(r["modes"], round(r["high_quality"], 3), round(r["reverse_kl"], 3), round(r["wall"])) for r in res])
+    for name, res in rows:
+        for sampler in SAMPLERS:
+            print(name, sampler, [(r[sampler]["modes"], round(r[sampler]["high_quality"], 3),
+                                   round(r[sampler]["reverse_kl"], 3), round(r["wall"])) for r in res if sampler in r])
 
 
 if __name__ == "__main__":

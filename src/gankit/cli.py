@@ -38,6 +38,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="grid.png | folder/ (one PNG each) | samples.npy")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
+    s.add_argument("--sampler", choices=("direct", "drs"),
+                   help="direct: G(z); drs: discriminator rejection sampling (default: the run's sample.method)")
 
     i = sub.add_parser("interpolate", help="latent interpolation strip from a trained run")
     i.add_argument("run", help="run directory")
@@ -68,6 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                       "own classifier)")
     e.add_argument("--n", type=int, default=10000, help="samples drawn from a run, and reference images used (default 10000)")
     e.add_argument("--seed", type=int, default=0, help="latent seed when SAMPLES is a run")
+    e.add_argument("--sampler", choices=("direct", "drs"), help="when SAMPLES is a run: direct or drs (default: the run's)")
     e.add_argument("--picture", help="write samples beside their nearest training images to this PNG")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -126,8 +129,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .run import open_run
     from .sampling import write_samples
 
-    print(write_samples(open_run(args.run), args.n, args.out, seed=args.seed, ema=not args.no_ema, label=args.label,
-                        condition=args.condition))
+    print(write_samples(open_run(args.run, sampler=args.sampler), args.n, args.out, seed=args.seed,
+                        ema=not args.no_ema, label=args.label, condition=args.condition))
     return 0
 
 
@@ -157,7 +160,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.n <= 1:
         raise GankitError(f"--n must be at least 2, got {args.n}")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    samples, kind = load_samples(args.samples, n=args.n, seed=args.seed)
+    samples, kind = load_samples(args.samples, n=args.n, seed=args.seed, sampler=args.sampler)
     ref = load_reference(args.ref, n=args.n)
     values, notes = evaluate(samples, kind, ref, metrics, features=args.features,
                              picture=Path(args.picture) if args.picture else None)

@@ -90,6 +90,15 @@ class TrainConfig:
     progress: bool = True         # show a progress bar on a terminal
 
 
+SAMPLERS = ("direct", "drs")
+
+
+@dataclass
+class SampleConfig:
+    method: str = "direct"        # direct: G(z); drs: discriminator rejection sampling (Azadi et al. 2019)
+    drs_percentile: float = 99.0  # drs: M = this percentile of D's logits on a 10,000-sample burn-in
+
+
 @dataclass
 class EvalConfig:
     every: int = 0                # evaluate during training every N steps; 0 = never
@@ -107,6 +116,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -304,6 +314,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.channels: must be 0 (native), 1 or 3, got {cfg.data.channels}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ConfigError(f"train.ema: must be in [0, 1), got {cfg.train.ema}")
+    if cfg.sample.method not in SAMPLERS:
+        raise ConfigError(f"sample.method: unknown sampler '{cfg.sample.method}'; valid: {', '.join(SAMPLERS)}")
+    if not 0.0 < cfg.sample.drs_percentile <= 100.0:
+        raise ConfigError(f"sample.drs_percentile: must be in (0, 100], got {cfg.sample.drs_percentile}")
+    if cfg.sample.method == "drs" and (cfg.train.recipe != "gan" or cfg.loss.name not in ("minimax", "nonsaturating")):
+        raise ConfigError(f"sample.method=drs: needs a discriminator whose logit estimates log p_data/p_g — the gan "
+                          f"recipe with loss.name minimax or nonsaturating (got recipe {cfg.train.recipe}, loss {cfg.loss.name})")
     if cfg.optim.decay not in LR_DECAYS:
         raise ConfigError(f"optim.decay: unknown schedule '{cfg.optim.decay}'; valid: {', '.join(LR_DECAYS)}")
     if not 0.0 <= cfg.optim.decay_start < 1.0:
@@ -342,7 +359,7 @@ def to_toml(cfg: Config) -> str:
 # Keys that may change when a run is resumed (they bound or observe the run, not what it computes).
 RESUMABLE_CHANGES = {"eval.every", "eval.n", "eval.metrics", "eval.features", "train.steps", "train.max_seconds", "train.progress", "train.device",
                      "train.sample_every", "train.ckpt_every", "train.log_every", "train.keep",
-                     "data.workers", "data.path", "data.download"}
+                     "data.workers", "data.path", "data.download", "sample.method", "sample.drs_percentile"}
 
 
 def incompatible_keys(saved: Config, new: Config) -> list[str]:

@@ -37,8 +37,9 @@ def class_index(loaded: LoadedRun, name: str) -> int:
     raise GankitError(f"--class {name}: not a class of this run; valid: {', '.join(classes)}{indices}")
 
 
-def open_run(run: str | Path, device: str = "cpu") -> LoadedRun:
-    """Rebuild a run's recipe from its newest checkpoint (config and weights), without loading data."""
+def open_run(run: str | Path, device: str = "cpu", sampler: str | None = None) -> LoadedRun:
+    """Rebuild a run's recipe from its newest checkpoint (config and weights), without loading data.
+    ``sampler`` overrides the run's sample.method (direct | drs)."""
     run = Path(run)
     if not run.is_dir():
         raise GankitError(f"run directory '{run}' does not exist")
@@ -46,6 +47,8 @@ def open_run(run: str | Path, device: str = "cpu") -> LoadedRun:
     if ckpt is None:
         raise GankitError(f"'{run}' holds no checkpoint (expected {run}/checkpoints/step_*/); is it a gankit run directory?")
     cfg = config_mod.from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
+    if sampler is not None:
+        cfg = config_mod.override(cfg, [f"sample.method={sampler}"])
     meta = json.loads((ckpt / "state.json").read_text())
     d = meta["data_info"]
     info = DataInfo(**{**d, "shape": tuple(d["shape"])})

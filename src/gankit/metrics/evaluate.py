@@ -81,13 +81,13 @@ def reference_ident(cfg: DataConfig) -> tuple:
             cache.folder_fingerprint(cfg.path) if cfg.name == "folder" else None)
 
 
-def load_samples(spec: str, n: int = 10_000, seed: int = 0) -> tuple[torch.Tensor, str]:
+def load_samples(spec: str, n: int = 10_000, seed: int = 0, sampler: str | None = None) -> tuple[torch.Tensor, str]:
     """SAMPLES -> (tensor, kind): images (N, C, H, W) in [-1, 1] or points (N, d)."""
     p = Path(spec)
     if (p / "checkpoints").is_dir():
         from ..run import draw, open_run
 
-        run = open_run(p)
+        run = open_run(p, sampler=sampler)
         labels = None
         if getattr(run.recipe, "paired", False) or run.info.cond_dim:
             # image or vector conditions come from the run's data: translate / condition on its samples

@@ -55,7 +55,13 @@ def draw_samples(recipe, n: int, seed: int, ema: bool = True, batch: int = 500,
                  labels: Tensor | None = None) -> list[Tensor]:
     """n samples from any recipe, in CPU batches of ``batch``, from latents drawn with their own
     generator seeded ``seed`` (the global RNG is not touched). ``labels`` (n,) or (n, C): the
-    conditions of a conditional recipe (default: its classes in turn)."""
+    conditions of a conditional recipe (default: its classes in turn). With ``recipe.sampler.method`` =
+    "drs" (``[sample]`` of the config), discriminator rejection sampling (``gankit.drs``)."""
+    sampler = getattr(recipe, "sampler", None)
+    if sampler is not None and sampler.method == "drs" and labels is None:
+        from ..drs import rejection_sample
+
+        return list(rejection_sample(recipe, n, seed, ema=ema, percentile=sampler.drs_percentile).split(batch))
     gen = torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, n, batch):

@@ -25,6 +25,7 @@ class GAN:
         self.nets = {"G": self.G, "D": self.D}
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.loss = cfg.loss
+        self.sampler = cfg.sample   # how draw_samples draws: G(z) directly, or with rejection by D
         o = cfg.optim
         self.optimizers = {
             "G": torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g)),
