@@ -129,6 +129,9 @@ def test_translate_degrade_mask_and_errors(tmp_path, capsys):
     capsys.readouterr()
     assert main(["translate", str(run), str(imgs), "--out", str(tmp_path / "o3")]) == 2
     assert "needs --mask" in capsys.readouterr().err
+    for argv in (["sample", str(run), "--out", str(tmp_path / "s.png")], ["sample", str(run), "--class", "3", "--out", str(tmp_path / "s.png")]):
+        assert main(argv) == 2
+        assert "use gankit translate" in capsys.readouterr().err
     assert main(["translate", str(run), str(tmp_path / "nothing"), "--out", str(tmp_path / "o3")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     uncond = tmp_path / "u"

@@ -26,8 +26,8 @@ class LoadedRun:
 
 def class_index(loaded: LoadedRun, name: str) -> int:
     """The index of class ``name`` (a class name or an index) of a class-conditional run."""
-    classes = loaded.info.classes
-    if not getattr(loaded.recipe, "conditional", False) or not classes:
+    classes = getattr(loaded.recipe, "classes", [])
+    if not classes:
         raise GankitError("--class: this run is not class-conditional (train it with train.recipe=cgan on labelled data)")
     if name in classes:
         return classes.index(name)

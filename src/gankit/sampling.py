@@ -37,7 +37,9 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
     Class-conditional runs: all of class ``label`` (a name or index), or else a class x sample grid
     (one class per row; n defaults to 10 per class); a .npy output gets its labels in <name>.labels.npy.
     """
-    conditional = bool(getattr(loaded.recipe, "conditional", False)) and bool(loaded.info.classes)
+    if getattr(loaded.recipe, "paired", False):
+        raise GankitError("this run translates images: use gankit translate RUN INPUT --out DIR")
+    conditional = bool(getattr(loaded.recipe, "classes", []))   # class-conditional
     if label is not None:
         k = class_index(loaded, label)
     vectors = condition_vectors(loaded, condition)
@@ -129,7 +131,7 @@ def write_interpolation(loaded: LoadedRun, out: str, rows: int = 8, steps: int =
     b = loaded.recipe.latents(rows, generator=gen).cpu()
     t = torch.linspace(0, 1, steps)
     z = (slerp if mode == "slerp" else lerp)(a, b, t).reshape(rows * steps, -1)
-    if getattr(loaded.recipe, "conditional", False) and loaded.info.classes:  # row r: class r (mod C)
+    if getattr(loaded.recipe, "classes", []):  # class-conditional: row r is class r (mod C)
         labels = (torch.arange(rows) % len(loaded.info.classes)).repeat_interleave(steps)
         x = loaded.recipe.sample(z, labels, ema=ema).cpu()
     else:

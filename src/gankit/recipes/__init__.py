@@ -18,8 +18,9 @@ Optional class attributes: ``conditional`` (sample takes labels), ``paired`` (im
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -43,6 +44,19 @@ class Phase:
     repeat: int = 1
     every: int = 1
     fresh_batch: bool = True
+
+
+@contextmanager
+def sampling_generator(recipe, ema: bool = True) -> Iterator[torch.nn.Module]:
+    """The generator to sample with — ``G_ema`` when asked and kept, else ``G`` — in eval mode for the
+    duration (BatchNorm uses its running statistics), its previous mode restored afterwards."""
+    G = recipe.nets.get("G_ema") if ema and "G_ema" in recipe.nets else recipe.G
+    was_training = G.training
+    G.eval()
+    try:
+        yield G
+    finally:
+        G.train(was_training)
 
 
 def class_grid(n: int, classes: int) -> tuple[torch.Tensor, int]:

@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from ..objectives import aux_class_loss, clip_weights_, d_penalties
 from ..train.stats import report
 from ..data.conditions import first_conditions
-from . import RECIPES, class_grid
+from . import RECIPES, class_grid, sampling_generator
 from .gan import GAN
 
 
@@ -148,9 +148,5 @@ class ConditionalGAN(GAN):
         vectors (N, C); default: the classes in turn), from the EMA generator when there is one."""
         if labels is None:
             labels = self.default_labels(z.shape[0])
-        G = self.nets.get("G_ema") if ema and "G_ema" in self.nets else self.G
-        was_training = G.training
-        G.eval()
-        out = G(z.to(self.device), self.condition(labels))
-        G.train(was_training)
-        return out
+        with sampling_generator(self, ema) as G:
+            return G(z.to(self.device), self.condition(labels))

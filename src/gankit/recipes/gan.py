@@ -9,7 +9,7 @@ from ..config import Config
 from ..data import DataInfo
 from ..objectives import OBJECTIVES, clip_weights_, d_penalties
 from ..train.stats import report
-from . import RECIPES, Phase
+from . import RECIPES, Phase, sampling_generator
 
 
 @RECIPES.register("gan")
@@ -17,6 +17,7 @@ class GAN:
     """G: z -> x, D: x -> logit, trained with any objective of ``gankit.objectives`` and its penalties."""
 
     conditional = False   # sample() ignores labels
+    classes: list[str] = []   # class names of a class-conditional recipe (sample(z, labels=class indices))
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         self.device = device
@@ -82,9 +83,5 @@ class GAN:
     @torch.no_grad()
     def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:
         """Samples (N, *shape) for latents z (N, z_dim), from the EMA generator when there is one."""
-        G = self.nets.get("G_ema") if ema and "G_ema" in self.nets else self.G
-        was_training = G.training
-        G.eval()
-        out = G(z.to(self.device))
-        G.train(was_training)
-        return out
+        with sampling_generator(self, ema) as G:
+            return G(z.to(self.device))

@@ -24,7 +24,7 @@ from ..data.paired import check_task, condition_shape
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES, d_penalties
 from ..train.stats import report
-from . import RECIPES, Phase
+from . import RECIPES, Phase, sampling_generator
 
 
 PAIRS_PER_ROW = 4   # sample grids: input | output pairs per row
@@ -136,9 +136,5 @@ class Paired:
         """Images (N, *shape) for latents z (N, z_dim) and condition images ``labels`` (N, Cin, h, w)."""
         if labels is None:
             raise ConfigError("this run translates images: give condition images (gankit translate RUN INPUT --out DIR)")
-        G = self.nets.get("G_ema") if ema and "G_ema" in self.nets else self.G
-        was_training = G.training
-        G.eval()
-        out = G(self.prepare(labels), z.to(self.device))
-        G.train(was_training)
-        return out
+        with sampling_generator(self, ema) as G:
+            return G(self.prepare(labels), z.to(self.device))
