@@ -10,7 +10,6 @@ from torch import Tensor
 
 from .errors import GankitError
 from .images import default_scale, save_each, save_grid, save_points_plot, to_uint8
-from .recipes import class_grid
 from .run import LoadedRun, class_index, draw
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -60,9 +59,11 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
     labels, nrow = None, None
     if vectors is not None:
         labels = vectors[torch.arange(n) % len(vectors)]
-    elif conditional:
-        labels, nrow = (torch.full((n,), k), None) if label is not None else class_grid(n, len(loaded.info.classes))
+    elif conditional:   # one class, or the recipe's own class x sample grid (as in training)
+        labels = torch.full((n,), k) if label is not None else loaded.recipe.fixed_conditions(None, n, seed)
     x = draw(loaded, n, seed=seed, ema=ema, labels=labels)
+    if conditional and label is None:
+        x, nrow = loaded.recipe.grid_images(x, labels)
     if kind == "array":
         arr = x.numpy().astype(np.float32) if points else to_uint8(x)
         np.save(path, arr)

@@ -81,7 +81,7 @@ def draw_samples(recipe, n: int, seed: int, ema: bool = True, batch: int = 500,
     for start in range(0, n, batch):
         z = recipe.latents(min(batch, n - start), generator=gen)
         part = None if labels is None else labels[start:start + len(z)]
-        out.append((recipe.sample(z, part, ema=ema) if part is not None else recipe.sample(z, ema=ema)).cpu())
+        out.append(recipe.sample(z, part, ema=ema).cpu())
     return out
 
 
