@@ -39,7 +39,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
     s.add_argument("--sampler", choices=("direct", "drs"),
-                   help="direct: G(z); drs: discriminator rejection sampling (default: the run's sample.method)")
+                   help="direct: G(z); drs: discriminator rejection sampling (default: the run's sample.method; auto = drs "
+                        "with the logistic objectives)")
 
     i = sub.add_parser("interpolate", help="latent interpolation strip from a trained run")
     i.add_argument("run", help="run directory")
@@ -50,7 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-ema", action="store_true")
 
-    tr = sub.add_parser("translate", help="run an image-conditioned run (superres, colorize, inpaint, denoise, pix2pix) on images")
+    tr = sub.add_parser("translate", help="run an image-to-image run (pix2pix and image conditions, CycleGAN, StarGAN) on images")
     tr.add_argument("run", help="run directory")
     tr.add_argument("input", help="an image or a folder of images: the conditions (see --degrade)")
     tr.add_argument("--out", required=True, help="folder for one output PNG per input and grid.png")
@@ -59,10 +60,15 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--mask", help="inpainting: a mask image, white = the hole to fill")
     tr.add_argument("--seed", type=int, default=0, help="seed of the latents and of --degrade (default 0)")
     tr.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
+    tr.add_argument("--to", help="CycleGAN / StarGAN: the target domain (name or index)")
+    tr.add_argument("--direction", help="CycleGAN: AtoB (default) or BtoA")
+    tr.add_argument("--from", dest="source", help="CycleGAN / StarGAN: the inputs' domain (default: the other "
+                                                  "domain / D's guess), used for the reconstruction column")
 
     e = sub.add_parser("eval", help="score samples against a reference data set")
     e.add_argument("samples", help="run directory | image folder | samples.npy")
-    e.add_argument("--ref", required=True, help="preset name (its data set) or an image folder")
+    e.add_argument("--ref", help="preset name (its data set) or an image folder (not for CycleGAN / StarGAN runs, "
+                                 "which are scored on their own data's test split)")
     e.add_argument("--metrics", help="comma-separated; images: fid,kid,is,pr,dc,classifier,memorisation; "
                                      "points: modes,w1,js (default: all that apply)")
     e.add_argument("--features", help="inception | inception:WEIGHTS.pth | classifier | torchvision:MODEL "
@@ -148,8 +154,21 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from .translate import translate
 
     print(translate(open_run(args.run), args.input, args.out, degrade_first=args.degrade, mask=args.mask,
-                    seed=args.seed, ema=not args.no_ema))
+                    seed=args.seed, ema=not args.no_ema, to=args.to, direction=args.direction, source=args.source))
     return 0
+
+
+def _translation_run(spec: str) -> bool:
+    """Is ``spec`` a run directory of an unpaired translation recipe (CycleGAN, StarGAN)?"""
+    from .config import from_toml
+    from .recipes import RECIPES
+    from .train import checkpoint
+
+    ckpt = checkpoint.latest(Path(spec) / "checkpoints") if (Path(spec) / "checkpoints").is_dir() else None
+    if ckpt is None:
+        return False
+    cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
+    return getattr(RECIPES.get(cfg.train.recipe), "translates", False)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -160,6 +179,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.n <= 1:
         raise GankitError(f"--n must be at least 2, got {args.n}")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    if _translation_run(args.samples):
+        from .metrics.translation import evaluate_translation_run
+
+        values, notes = evaluate_translation_run(args.samples, features=args.features, seed=args.seed)
+        print(json.dumps({**values, "notes": notes}) if args.json else format_table(values, notes))
+        return 0
+    if not args.ref:
+        raise GankitError("--ref is required: a preset name (its data set) or an image folder")
     samples, kind = load_samples(args.samples, n=args.n, seed=args.seed, sampler=args.sampler)
     ref = load_reference(args.ref, n=args.n)
     values, notes = evaluate(samples, kind, ref, metrics, features=args.features,

@@ -32,6 +32,8 @@ class DataConfig:
     workers: int = 0              # DataLoader worker processes when a data set is streamed from disk
     pair: str = ""                # image condition made from each image: superres2|superres4|colorize|inpaint|denoise
     labels: str = ""              # conditions from a file: .csv (file,label | file,v1,v2,...) or .npy (N, C); "" = the set's own
+    split: str = "train"          # train or test: the part of a data set with splits (trainA/testA, train/test folders, built-in domain sets)
+    direction: str = "AtoB"       # paired data on disk (data.name=pairs): AtoB (condition A, target B) or BtoA
 
 
 @dataclass
@@ -58,9 +60,14 @@ class LossConfig:
     mismatch: float = 0.0         # conditional runs: share of D's fake term given to (real, wrong condition)
     adv: float = 1.0              # paired runs: weight of the adversarial term of G's loss; 0 = L1 regression only
     l1: float = 0.0               # paired runs: weight of E|G(a) - x| in G's loss (pix2pix: 100)
+    cycle: float = 10.0           # cyclegan / stargan runs: weight of the cycle (reconstruction) L1 loss
+    identity: float = 0.5         # cyclegan runs: identity loss weight, relative to loss.cycle (0 disables)
+    self_reg: float = 0.0         # cyclegan runs: weight of E|G_AB(a) - a| + E|G_BA(b) - b| (SimGAN's self-regularisation)
 
 
 LR_DECAYS = ("none", "linear", "cosine")
+DATA_SPLITS = ("train", "test")
+DIRECTIONS = ("AtoB", "BtoA")
 
 
 @dataclass
@@ -88,15 +95,18 @@ class TrainConfig:
     grid: int = 64                # samples in each grid
     device: str = "auto"          # auto, cpu, cuda, cuda:1, mps
     progress: bool = True         # show a progress bar on a terminal
+    pool: int = 50                # cyclegan runs: D sees generated images from a history of this many; 0 = the newest only
 
 
-SAMPLERS = ("direct", "drs")
+SAMPLERS = ("direct", "drs", "auto")
+DRS_OBJECTIVES = ("minimax", "nonsaturating")   # objectives whose D logit estimates log p_data/p_g
 
 
 @dataclass
 class SampleConfig:
-    method: str = "direct"        # direct: G(z); drs: discriminator rejection sampling (Azadi et al. 2019)
+    method: str = "direct"        # direct: G(z); drs: discriminator rejection sampling (Azadi et al. 2019); auto: drs where it applies
     drs_percentile: float = 99.0  # drs: M = this percentile of D's logits on a 10,000-sample burn-in
+    drs_gamma: float = 0.0        # drs: the shift γ; > 0 keeps fewer of the samples D rates low (sharper, less diverse)
 
 
 @dataclass
@@ -205,7 +215,7 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
     raise TypeError(f"unsupported config type {typ}")  # a bug in this file, not user input
 
 
-def _apply(cfg: Config, table: str, key: str, value: Any, origin: str) -> None:
+def _apply(cfg: Config, table: str, key: str, value: Any, origin: str, seen: set[str] | None = None) -> None:
     tables = _table_classes()
     if table not in tables:
         raise ConfigError(f"{origin}: unknown config table '{table}'; valid: {', '.join(tables)}")
@@ -214,9 +224,11 @@ def _apply(cfg: Config, table: str, key: str, value: Any, origin: str) -> None:
         raise ConfigError(f"{origin}: unknown config key '{table}.{key}'; valid: "
                           + ", ".join(f"{table}.{k}" for k in types))
     setattr(getattr(cfg, table), key, _coerce(f"{table}.{key}", value, types[key]))
+    if seen is not None:
+        seen.add(f"{table}.{key}")
 
 
-def _apply_toml(cfg: Config, text: str, origin: str) -> None:
+def _apply_toml(cfg: Config, text: str, origin: str, seen: set[str] | None = None) -> None:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -226,7 +238,7 @@ def _apply_toml(cfg: Config, text: str, origin: str) -> None:
             raise ConfigError(f"{origin}: '{table}' must be a table like [{table}]; "
                               f"valid tables: {', '.join(TABLES)}")
         for key, value in values.items():
-            _apply(cfg, table, key, value, origin)
+            _apply(cfg, table, key, value, origin, seen)
 
 
 def parse_override(item: str) -> tuple[str, str, str]:
@@ -239,29 +251,41 @@ def parse_override(item: str) -> tuple[str, str, str]:
 
 def resolve(preset: str | None = None, config_file: str | None = None,
             overrides: list[str] = (), seed: int | None = None) -> Config:
-    """Build a validated Config from a preset name, a TOML file and ``table.key=value`` strings."""
+    """Build a validated Config from a preset name, a TOML file and ``table.key=value`` strings.
+
+    Keys none of them sets take the recipe's own defaults (``defaults`` of the recipe class, e.g.
+    LSGAN and the U-Net for CycleGAN) before the dataclass defaults."""
     cfg = Config()
+    seen: set[str] = set()
     if preset is not None or config_file is None:
         name = preset or "digits"
-        _apply_toml(cfg, preset_text(name), f"preset '{name}'")
+        _apply_toml(cfg, preset_text(name), f"preset '{name}'", seen)
     if config_file is not None:
         path = Path(config_file)
         try:
             text = path.read_text()
         except OSError as e:
             raise ConfigError(f"--config {config_file}: cannot read ({e.strerror})") from None
-        _apply_toml(cfg, text, str(path))
-    return override(cfg, overrides, seed)
+        _apply_toml(cfg, text, str(path), seen)
+    return override(cfg, overrides, seed, seen)
 
 
-def override(cfg: Config, overrides: list[str] = (), seed: int | None = None) -> Config:
-    """Apply ``table.key=value`` strings (and ``--seed``) to a copy of ``cfg`` and validate it."""
+def override(cfg: Config, overrides: list[str] = (), seed: int | None = None, seen: set[str] | None = None) -> Config:
+    """Apply ``table.key=value`` strings (and ``--seed``) to a copy of ``cfg`` and validate it. With
+    ``seen`` (the keys set so far), the keys still unset take the recipe's defaults."""
     cfg = copy.deepcopy(cfg)
     for item in overrides:
         table, key, value = parse_override(item)
-        _apply(cfg, table, key, value, f"--set {item}")
+        _apply(cfg, table, key, value, f"--set {item}", seen)
     if seed is not None:
         cfg.train.seed = seed
+    if seen is not None:
+        from .recipes import RECIPES
+
+        for item, value in getattr(RECIPES.get(cfg.train.recipe), "defaults", {}).items():
+            if item not in seen:
+                table, key = item.split(".")
+                _apply(cfg, table, key, value, f"recipe '{cfg.train.recipe}' defaults")
     validate(cfg)
     return cfg
 
@@ -295,6 +319,7 @@ def validate(cfg: Config) -> None:
     for key, v in {"train.steps": cfg.train.steps, "train.max_seconds": cfg.train.max_seconds, "model.z_dim": cfg.model.z_dim,
                    "loss.adv": cfg.loss.adv, "loss.l1": cfg.loss.l1, "loss.aux": cfg.loss.aux,
                    "loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
+                   "loss.cycle": cfg.loss.cycle, "loss.identity": cfg.loss.identity, "loss.self_reg": cfg.loss.self_reg, "train.pool": cfg.train.pool,
                    "data.size": cfg.data.size, "data.workers": cfg.data.workers}.items():
         if v < 0:
             raise ConfigError(f"{key}: must be zero or positive, got {v}")
@@ -310,6 +335,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.pack={cfg.model.pack}: must be ≥ 1 and divide data.batch_size={cfg.data.batch_size}")
     if cfg.model.d_norm not in ("batch", "layer", "none"):
         raise ConfigError(f"model.d_norm: unknown normalisation '{cfg.model.d_norm}'; valid: batch, layer, none")
+    if cfg.data.split not in DATA_SPLITS:
+        raise ConfigError(f"data.split: unknown split '{cfg.data.split}'; valid: {', '.join(DATA_SPLITS)}")
+    if cfg.data.direction not in DIRECTIONS:
+        raise ConfigError(f"data.direction: unknown direction '{cfg.data.direction}'; valid: {', '.join(DIRECTIONS)}")
     if cfg.data.channels not in (0, 1, 3):
         raise ConfigError(f"data.channels: must be 0 (native), 1 or 3, got {cfg.data.channels}")
     if not 0.0 <= cfg.train.ema < 1.0:
@@ -318,7 +347,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"sample.method: unknown sampler '{cfg.sample.method}'; valid: {', '.join(SAMPLERS)}")
     if not 0.0 < cfg.sample.drs_percentile <= 100.0:
         raise ConfigError(f"sample.drs_percentile: must be in (0, 100], got {cfg.sample.drs_percentile}")
-    if cfg.sample.method == "drs" and (cfg.train.recipe != "gan" or cfg.loss.name not in ("minimax", "nonsaturating")):
+    if cfg.sample.method == "drs" and not drs_applies(cfg):
         raise ConfigError(f"sample.method=drs: needs a discriminator whose logit estimates log p_data/p_g — the gan "
                           f"recipe with loss.name minimax or nonsaturating (got recipe {cfg.train.recipe}, loss {cfg.loss.name})")
     if cfg.optim.decay not in LR_DECAYS:
@@ -331,6 +360,16 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"optim.{key}: expected two numbers in [0, 1), got {betas}")
     if cfg.train.device not in ("auto", "cpu", "mps") and not cfg.train.device.startswith("cuda"):
         raise ConfigError(f"train.device: unknown device '{cfg.train.device}'; valid: auto, cpu, cuda, cuda:N, mps")
+
+
+def drs_applies(cfg: Config) -> bool:
+    """Can this run sample by discriminator rejection (sample.method=drs)? The gan recipe with a logistic objective."""
+    return cfg.train.recipe == "gan" and cfg.loss.name in DRS_OBJECTIVES
+
+
+def uses_drs(cfg: Config) -> bool:
+    """Does this run sample by discriminator rejection: method drs, or auto where drs applies."""
+    return cfg.sample.method == "drs" or (cfg.sample.method == "auto" and drs_applies(cfg))
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -359,7 +398,8 @@ def to_toml(cfg: Config) -> str:
 # Keys that may change when a run is resumed (they bound or observe the run, not what it computes).
 RESUMABLE_CHANGES = {"eval.every", "eval.n", "eval.metrics", "eval.features", "train.steps", "train.max_seconds", "train.progress", "train.device",
                      "train.sample_every", "train.ckpt_every", "train.log_every", "train.keep",
-                     "data.workers", "data.path", "data.download", "sample.method", "sample.drs_percentile"}
+                     "data.workers", "data.path", "data.download", "sample.method", "sample.drs_percentile",
+                     "sample.drs_gamma"}
 
 
 def incompatible_keys(saved: Config, new: Config) -> list[str]:

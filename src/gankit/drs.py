@@ -8,6 +8,9 @@ surroundings) are thinned; under-represented modes, where l > 0, are kept more o
 
 M is estimated, as in the paper, from a burn-in: log M = the ``percentile`` of l over 10,000 samples
 (100 = the largest seen, the exact procedure; lower values accept more, capping the ratio at M).
+The paper's shift γ (``sample.drs_gamma``) trades diversity for quality: with r = exp(l - log M) ∈ (0, 1],
+a sample is kept with probability σ(log r - log(1 - r) - γ) = r·e^(-γ) / (1 - r + r·e^(-γ)) — r itself
+at γ = 0; γ > 0 thins the samples D rates low more than those it rates high (a sharper distribution).
 Only discriminators of the logistic objectives (minimax, non-saturating) estimate this log-ratio.
 """
 from __future__ import annotations
@@ -22,9 +25,17 @@ BURN_IN = 10_000
 
 
 @torch.no_grad()
-def rejection_sample(recipe, n: int, seed: int, ema: bool = True, percentile: float = 99.0,
+def acceptance(logit: Tensor, log_m: float, gamma: float = 0.0) -> Tensor:
+    """Keep probability of samples with D logits ``logit``: r e^-γ / (1 - r + r e^-γ), r = min(1, exp(l - log M))."""
+    r = torch.exp((logit - log_m).clamp(max=0.0))
+    shrunk = r * np.exp(-gamma)
+    return shrunk / (1.0 - r + shrunk)
+
+
+@torch.no_grad()
+def rejection_sample(recipe, n: int, seed: int, ema: bool = True, percentile: float = 99.0, gamma: float = 0.0,
                      batch: int = 2000, max_draws: int = 1000) -> Tensor:
-    """n samples (n, *shape) on the CPU: G's samples kept with probability min(1, exp(l(x) - log M)).
+    """n samples (n, *shape) on the CPU: G's samples kept with probability ``acceptance(l(x), log M, gamma)``.
 
     Latents and acceptance draws come from one generator seeded ``seed`` (the global RNG is untouched).
     """
@@ -47,7 +58,7 @@ def rejection_sample(recipe, n: int, seed: int, ema: bool = True, percentile: fl
                                   f"rejects nearly everything (lower sample.drs_percentile or use sample.method=direct)")
             x, logit = candidates(batch)
             u = torch.rand(batch, generator=gen)
-            keep = u < torch.exp((logit - log_m).clamp(max=0.0))
+            keep = u < acceptance(logit, log_m, gamma)
             kept.append(x[keep])
             have += int(keep.sum())
             draws += batch

@@ -36,7 +36,7 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
     Class-conditional runs: all of class ``label`` (a name or index), or else a class x sample grid
     (one class per row; n defaults to 10 per class); a .npy output gets its labels in <name>.labels.npy.
     """
-    if getattr(loaded.recipe, "paired", False):
+    if getattr(loaded.recipe, "paired", False) or getattr(loaded.recipe, "translates", False):
         raise GankitError("this run translates images: use gankit translate RUN INPUT --out DIR")
     conditional = bool(getattr(loaded.recipe, "classes", []))   # class-conditional
     if label is not None:

@@ -6,6 +6,11 @@ image, for inpainting the image plus ``--mask`` (white = the hole to fill). With
 holds clean images instead: gankit degrades them as in training (seeded), translates them, and the
 grid shows input | output | original — the way to look at a run on held-out images.
 
+Unpaired runs (CycleGAN, StarGAN) take INPUT as images of a source domain: ``--to DOMAIN`` names the
+target domain (a domain name or index; CycleGAN also takes ``--direction AtoB|BtoA``, default AtoB), and
+``--from DOMAIN`` the source (default: the other domain for CycleGAN, D's own guess for StarGAN); the
+grid shows input | output | reconstruction (the output translated back).
+
 Writes DIR/<name>.png for each input (same relative names) and DIR/grid.png.
 """
 from __future__ import annotations
@@ -44,19 +49,92 @@ def _read(files: list[str], size: int, channels: int) -> Tensor:
     return torch.from_numpy(x).float() / 127.5 - 1
 
 
+def _write(y: Tensor, found: list[tuple[str, str]], root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for img, (_, name) in zip(to_uint8(y), found):
+        dest = root / Path(name).with_suffix(".png")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _pil(img).save(dest)
+
+
+def domain_index(domains: list[str], name: str, option: str) -> int:
+    """The index of a domain given by name or index; GankitError listing the valid ones."""
+    if name in domains:
+        return domains.index(name)
+    if name.isdigit() and int(name) < len(domains):
+        return int(name)
+    raise GankitError(f"{option} {name}: not a domain of this run; valid: {', '.join(domains)} (or 0..{len(domains) - 1})")
+
+
+def translate_domains(loaded: LoadedRun, inputs: str, out: str, to: str | None = None, direction: str | None = None,
+                      source: str | None = None, seed: int = 0, ema: bool = True) -> str:
+    """CycleGAN / StarGAN: translate the images of ``inputs`` into domain ``to`` (or by ``direction``)."""
+    from .recipes.translation import Translation, translation_grid
+
+    recipe = loaded.recipe
+    domains = list(recipe.domains)
+    if direction is not None:
+        if len(domains) != 2:
+            raise GankitError(f"--direction: only for two-domain (CycleGAN) runs; this run has domains "
+                              f"{', '.join(domains)}: use --to DOMAIN")
+        if direction not in ("AtoB", "BtoA"):
+            raise GankitError(f"--direction {direction}: valid: AtoB, BtoA")
+        if to is not None and domain_index(domains, to, "--to") != (direction == "AtoB"):
+            raise GankitError(f"--to {to} contradicts --direction {direction}; give one of them")
+        target = 1 if direction == "AtoB" else 0
+    elif to is not None:
+        target = domain_index(domains, to, "--to")
+    elif len(domains) == 2:
+        target = 1   # AtoB
+    else:
+        raise GankitError(f"translate: this run translates among {len(domains)} domains; say which with --to "
+                          f"({', '.join(domains)})")
+    found = _inputs(inputs)
+    c, h, _ = recipe.shape
+    x = _read([f for f, _ in found], h, c)
+    if source is not None:
+        src = torch.full((len(x),), domain_index(domains, source, "--from"), dtype=torch.int64)
+    elif len(domains) == 2:
+        src = torch.full((len(x),), 1 - target, dtype=torch.int64)
+    else:
+        src = torch.cat([recipe.domain_of(part).cpu() for part in x.split(256)])
+    cond = Translation(x, src, torch.full_like(src, target))
+    z = recipe.latents(len(x), generator=torch.Generator().manual_seed(seed))
+    y = torch.cat([recipe.sample(z[i:i + 256], cond[i:i + 256], ema=ema).cpu() for i in range(0, len(x), 256)])
+    back_cond = Translation(y, cond.to, cond.source)   # the outputs, translated back
+    back = torch.cat([recipe.sample(z[i:i + 256], back_cond[i:i + 256], ema=ema).cpu() for i in range(0, len(x), 256)])
+    root = Path(out)
+    _write(y, found, root)
+    grid, nrow = translation_grid(y[:64], back[:64], cond[:64])
+    save_grid(grid, root / "grid.png", nrow=nrow, scale=default_scale(h))
+    return (f"wrote {len(found)} images translated to domain '{domains[target]}' to {root}/ and {root / 'grid.png'} "
+            f"(input | output | reconstruction)")
+
+
 def translate(loaded: LoadedRun, inputs: str, out: str, degrade_first: bool = False, mask: str | None = None,
-              seed: int = 0, ema: bool = True) -> str:
+              seed: int = 0, ema: bool = True, to: str | None = None, direction: str | None = None,
+              source: str | None = None) -> str:
     """Translate the images of ``inputs`` into folder ``out``; returns a one-line description."""
     recipe = loaded.recipe
+    if getattr(recipe, "translates", False):
+        if degrade_first or mask:
+            raise GankitError("translate: --degrade and --mask are for image-conditioned (paired) runs; this run "
+                              "translates between domains (use --to / --direction)")
+        return translate_domains(loaded, inputs, out, to, direction, source, seed, ema)
     if not getattr(recipe, "paired", False):
         raise GankitError("translate: this run is not image-conditioned (train one with train.recipe=paired, "
-                          "e.g. --preset digits-inpaint); for other runs use gankit sample")
+                          "cyclegan or stargan, e.g. --preset digits-inpaint); for other runs use gankit sample")
+    if to is not None or direction is not None or source is not None:
+        raise GankitError("translate: --to, --direction and --from are for CycleGAN / StarGAN runs; this run is paired")
     task, (c, h, _) = recipe.task, recipe.shape
     cin, hc, _ = recipe.cond_shape
     found = _inputs(inputs)
     files = [f for f, _ in found]
     originals = None
     if degrade_first:
+        if not task:
+            raise GankitError("translate: --degrade needs a run trained on a degradation (data.pair); this run "
+                              "learnt from pairs on disk: give condition images")
         originals = _read(files, h, c)
         a = degrade(originals, task, torch.Generator().manual_seed(seed))
     elif task == "inpaint":
@@ -71,11 +149,7 @@ def translate(loaded: LoadedRun, inputs: str, out: str, degrade_first: bool = Fa
     y = torch.cat([recipe.sample(recipe.latents(len(part), generator=gen), part, ema=ema).cpu()
                    for part in a.split(256)])
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    for img, (_, name) in zip(to_uint8(y), found):
-        dest = root / Path(name).with_suffix(".png")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _pil(img).save(dest)
+    _write(y, found, root)
     shown = [recipe.show(a), y] + ([originals] if originals is not None else [])
     save_grid(torch.stack(shown, dim=1).flatten(0, 1)[:3 * 64], root / "grid.png", nrow=len(shown) * 4,
               scale=default_scale(h))

@@ -30,6 +30,8 @@ class DataInfo:
     size: int | None = None          # number of samples; None for infinite toy distributions
     cond_dim: int = 0                # length of the per-sample condition vectors ("c" in batches); 0 = none
     cond_kind: str = ""              # "attributes" (multi-hot) or "embedding" when cond_dim > 0
+    pair_shape: tuple[int, ...] = ()  # shape of the condition image "a" of paired data read from disk; () = none
+    content_classes: list[str] = field(default_factory=list)  # labels shared across the domains (the classes)
 
     @property
     def labelled(self) -> bool:
@@ -62,11 +64,15 @@ class TensorSource(Source):
 
     x: uint8 (N, C, H, W) for 8-bit images (converted per batch to float in [-1, 1]),
        or float (N, *shape) used as it is. y: int64 (N,) class indices, or None.
+    c: float (N, C) condition vectors; a: condition images (N, C', H', W') paired with x (uint8 or float,
+    like x); content: int64 (N,) labels that mean the same thing in every class (the digit of a digit
+    drawn in several styles, when the classes are the styles), named by ``content_classes``.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None,
                  classes: Sequence[str] = (), name: str = "tensor",
-                 c: torch.Tensor | None = None, cond_kind: str = "") -> None:
+                 c: torch.Tensor | None = None, cond_kind: str = "", a: torch.Tensor | None = None,
+                 content: torch.Tensor | None = None, content_classes: Sequence[str] = ()) -> None:
         if x.dim() < 2:
             raise DataError(f"{name}: expected samples of shape (N, ...), got a tensor of shape {tuple(x.shape)}")
         if x.shape[0] == 0:
@@ -85,34 +91,45 @@ class TensorSource(Source):
                                 f"(one per class name), got {int(y.min())}..{int(y.max())}")
         if c is not None and (c.dim() != 2 or c.shape[0] != x.shape[0]):
             raise DataError(f"{name}: expected condition vectors of shape ({x.shape[0]}, C), got {tuple(c.shape)}")
+        if a is not None and (a.dim() != 4 or a.shape[0] != x.shape[0]):
+            raise DataError(f"{name}: expected {x.shape[0]} condition images (N, C, H, W), got {tuple(a.shape)}")
+        if content is not None and (content.shape != (x.shape[0],) or not content_classes):
+            raise DataError(f"{name}: content labels need one label per sample and their names")
         self.x = x.contiguous()
         self.y = y
         self.c = None if c is None else c.to(torch.float32).contiguous()
+        self.a = None if a is None else a.contiguous()
+        self.content = content
         self.files: list[str] | None = None   # relative paths of the samples, when read from a folder
         shape = tuple(int(s) for s in x.shape[1:])
         self.info = DataInfo(name=name, kind=_kind(shape), shape=shape, classes=list(classes), size=int(x.shape[0]),
-                             cond_dim=0 if c is None else int(c.shape[1]), cond_kind=cond_kind if c is not None else "")
+                             cond_dim=0 if c is None else int(c.shape[1]), cond_kind=cond_kind if c is not None else "",
+                             pair_shape=() if a is None else tuple(int(s) for s in a.shape[1:]),
+                             content_classes=list(content_classes) if content is not None else [])
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """int64 (N,) class of every sample, or None."""
+        return self.y
+
     def get(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Samples at ``index`` (B,): {"x": float32 (B, *shape), "y": int64 (B,) when labelled}."""
+        """Samples at ``index`` (B,): {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
+        "c": condition vectors, "a": condition images, when the set has them}."""
         out = {"x": to_float(self.x[index])}
         if self.y is not None:
             out["y"] = self.y[index]
         if self.c is not None:
             out["c"] = self.c[index]
+        if self.a is not None:
+            out["a"] = to_float(self.a[index])
         return out
 
     def all(self) -> dict[str, torch.Tensor]:
-        """The whole set: {"x": float32 (N, *shape), "y": int64 (N,) when labelled}."""
-        out = {"x": to_float(self.x)}
-        if self.y is not None:
-            out["y"] = self.y.clone()
-        if self.c is not None:
-            out["c"] = self.c.clone()
-        return out
+        """The whole set, as ``get`` returns it for every index."""
+        return self.get(torch.arange(len(self)))
 
 
 class Distribution(Protocol):
@@ -171,6 +188,7 @@ class StreamSource(Source):
             shape = tuple(int(s) for s in x0.shape)
         self.dataset = dataset
         self.workers = int(workers)
+        self.labels: torch.Tensor | None = None   # int64 (N,) classes, when known without decoding (folders)
         self.files: list[str] | None = None   # relative paths of the samples, when read from a folder
         self.info = DataInfo(name=name, kind=_kind(shape), shape=tuple(shape), classes=list(classes), size=n,
                              cond_dim=cond_dim, cond_kind=cond_kind if cond_dim else "")

@@ -71,10 +71,29 @@ class Order:
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
+class ClassOrder:
+    """Class-balanced batches (``by_class``): batch i holds batch i of every class's own ``Order`` over
+    that class's samples, classes in turn — K x batch_size indices, class 0 first. Each class has its
+    own epochs, so a small class repeats while a large one is still being walked through (CycleGAN's
+    two unaligned domains; StarGAN's domains)."""
+
+    def __init__(self, labels: torch.Tensor, classes: list[str], batch_size: int, seed: int) -> None:
+        self.members = [torch.nonzero(labels == k).flatten() for k in range(len(classes))]
+        for name, m in zip(classes, self.members):
+            if len(m) == 0:
+                raise DataError(f"class-balanced batches: class '{name}' has no samples")
+        self.orders = [Order(len(m), batch_size, seed * 1_000_003 + 7 * k + 1) for k, m in enumerate(self.members)]
+        self.n = len(labels)
+        self.batch_size = batch_size * len(classes)
+
+    def indices(self, batch: int) -> torch.Tensor:
+        return torch.cat([m[o.indices(batch)] for m, o in zip(self.members, self.orders)])
+
+
 class _BatchSampler(Sampler[list[int]]):
     """Endless batch sampler for a DataLoader, starting at batch ``start``."""
 
-    def __init__(self, order: Order, start: int) -> None:
+    def __init__(self, order: "Order | ClassOrder", start: int) -> None:
         self.order, self.start = order, start
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -100,12 +119,13 @@ class Batches:
     """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
     "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (data.pair)}.
 
-    The stream depends only on (source, batch_size, seed); ``state_dict()`` is the number of
+    With ``by_class``, every batch holds ``batch_size`` samples of each class, class by class (``ClassOrder``).
+    The stream depends only on (source, batch_size, seed, by_class); ``state_dict()`` is the number of
     batches drawn so far and ``load_state_dict`` jumps there without replaying.
     """
 
     def __init__(self, source: Source, batch_size: int, seed: int,
-                 device: torch.device | str = "cpu", pair: str = "") -> None:
+                 device: torch.device | str = "cpu", pair: str = "", by_class: bool = False) -> None:
         if not isinstance(source, (TensorSource, ToySource, StreamSource)):
             raise TypeError(f"Batches needs a TensorSource, ToySource or StreamSource, got {type(source).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -118,7 +138,15 @@ class Batches:
         self.seed = int(seed)
         self.device = torch.device(device)
         self.batches = 0  # batches drawn so far
-        self._order = None if isinstance(source, ToySource) else Order(len(source), batch_size, self.seed)
+        self._order: Order | ClassOrder | None = None
+        if by_class:
+            labels = None if isinstance(source, ToySource) else source.labels
+            if labels is None:
+                raise ConfigError(f"data set '{source.info.name}': class-balanced batches need a finite labelled "
+                                  f"set (e.g. class sub-folders, or trainA/ and trainB/)")
+            self._order = ClassOrder(labels, source.info.classes, batch_size, self.seed)
+        elif not isinstance(source, ToySource):
+            self._order = Order(len(source), batch_size, self.seed)
         self._loader_iter: Any = None
 
     # ------------------------------------------------------------------------------ iteration
@@ -177,7 +205,7 @@ class Batches:
         """Passes over a finite set so far (0.0 for toy distributions)."""
         if self._order is None:
             return 0.0
-        return self.batches * self.batch_size / self._order.n
+        return self.batches * self._order.batch_size / self._order.n
 
     def state_dict(self) -> dict[str, int]:
         """JSON-serialisable position: {"batches": number of batches drawn}."""

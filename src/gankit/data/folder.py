@@ -1,5 +1,9 @@
 """``folder``: every image under data.path, labelled by its first-level sub-folder.
 
+Splits (``data.split`` = train | test): a folder in the CycleGAN layout (``trainA/ trainB/ testA/ testB/``)
+is read as two classes "A" and "B" from ``<split>A/`` and ``<split>B/``; a folder holding ``train/`` (and
+``test/``) is read from ``<split>/``; any other folder is all training data.
+
 Small sets are decoded once into a uint8 TensorSource; sets of 2 GiB or more (after resizing) are
 streamed from disk by DataLoader workers, with every header checked at load time.
 """
@@ -31,8 +35,26 @@ def list_images(root: str) -> list[tuple[str, ...]]:
     return sorted(found)
 
 
+def split_layout(root: str, split: str) -> tuple[str, dict[str, str] | None]:
+    """(folder to read, {class name: sub-folder} or None for "sub-folders are the classes") for ``split``."""
+    if os.path.isdir(os.path.join(root, "trainA")) and os.path.isdir(os.path.join(root, "trainB")):
+        wanted = {"A": f"{split}A", "B": f"{split}B"}
+        missing = [d for d in wanted.values() if not os.path.isdir(os.path.join(root, d))]
+        if missing:
+            raise DataError(f"data.split={split}: '{root}' has trainA/ and trainB/ but no {' or '.join(missing)}/")
+        return root, wanted
+    if os.path.isdir(os.path.join(root, "train")):
+        if not os.path.isdir(os.path.join(root, split)):
+            raise DataError(f"data.split={split}: '{root}' has train/ but no {split}/ folder")
+        return os.path.join(root, split), None
+    if split != "train":
+        raise DataError(f"data.split={split}: '{root}' has no splits (a {split}/ folder, or {split}A/ and {split}B/); "
+                        f"use data.split=train")
+    return root, None
+
+
 def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
-                 name: str = "folder", max_bytes: int = MEMORY_LIMIT) -> Source:
+                 name: str = "folder", max_bytes: int = MEMORY_LIMIT, split: str = "train") -> Source:
     """Images under ``path`` -> uint8 TensorSource (N, C, S, S), or a StreamSource when N*C*S*S >= max_bytes.
 
     ``size`` = 0 keeps the native size, which must then be the same for every image (it may be
@@ -45,7 +67,11 @@ def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
         raise DataError(f"data.path: folder '{root}' does not exist")
     if not os.path.isdir(root):
         raise DataError(f"data.path: '{root}' is a file, not a folder; point data.path at the folder holding the images")
-    rel = list_images(root)
+    root, domains = split_layout(root, split)
+    if domains is None:
+        rel = list_images(root)
+    else:   # CycleGAN layout: class "A" is <split>A/, "B" is <split>B/
+        rel = [(folder,) + p for folder in domains.values() for p in list_images(os.path.join(root, folder))]
     if not rel:
         raise DataError(f"data.path: no images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) under '{root}'")
     files = [os.path.join(root, *p) for p in rel]
@@ -55,6 +81,8 @@ def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
     classes = sorted({p[0] for p in rel}) if labelled else []
     index = {c: i for i, c in enumerate(classes)}
     labels = [index[p[0]] for p in rel] if labelled else None
+    if domains is not None:
+        classes = list(domains)   # "A", "B" (the folders sorted give the same order)
 
     # Header pass: finds unreadable files before training and fixes size / channels when they are 0.
     headers = [probe(f) for f in files]
@@ -74,6 +102,7 @@ def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
     if len(files) * channels * height * width >= max_bytes:
         source = StreamSource(ImageFiles(files, size, channels, labels), name=name, classes=classes,
                               workers=workers, shape=(channels, height, width))
+        source.labels = None if labels is None else torch.tensor(labels, dtype=torch.int64)
     else:
         x = np.empty((len(files), channels, height, width), dtype=np.uint8)
         for i, f in enumerate(files):
@@ -86,4 +115,4 @@ def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
 
 @DATASETS.register("folder")
 def load_folder(cfg: DataConfig) -> Source:
-    return build_folder(cfg.path, cfg.size, cfg.channels, cfg.workers)
+    return build_folder(cfg.path, cfg.size, cfg.channels, cfg.workers, split=cfg.split)

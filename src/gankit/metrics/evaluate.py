@@ -88,6 +88,9 @@ def load_samples(spec: str, n: int = 10_000, seed: int = 0, sampler: str | None 
         from ..run import draw, open_run
 
         run = open_run(p, sampler=sampler)
+        if getattr(run.recipe, "translates", False):
+            raise GankitError(f"'{spec}' is a CycleGAN / StarGAN run: score it with gankit eval {spec} (no --ref; "
+                              f"its data's test split is used)")
         labels = None
         if getattr(run.recipe, "paired", False) or run.info.cond_dim:
             # image or vector conditions come from the run's data: translate / condition on its samples

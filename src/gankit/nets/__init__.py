@@ -26,8 +26,8 @@ Builder = Callable[[ModelConfig, "tuple[int, ...]"], "tuple[nn.Module, nn.Module
 
 NETS: Registry[Builder] = Registry("architecture")
 
-# Image-to-image pairs: (ModelConfig, condition shape (Cin, H, W), image shape (C, H, W)) -> (G, D);
-# G(a, z) -> image, D(cat(a, x)) -> logits (N, P). Used by the paired recipe (pix2pix, image conditions).
+# Image-to-image pairs: (ModelConfig, condition shape (Cin, H, W), image shape (C, H, W), D channels, D classes)
+# -> (G, D); G(a, z) -> image, D(cat(a, x)) -> logits (N, P). Used by the paired, cyclegan and stargan recipes.
 TRANSLATORS: Registry[Callable] = Registry("image-to-image architecture")
 
 
@@ -59,9 +59,12 @@ def build(m: ModelConfig, shape: tuple[int, ...], cond_dim: int = 0, aux: bool =
     return G, D
 
 
-def build_translator(m: ModelConfig, cond_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """(G, D) of an image-to-image architecture (``model.arch``, e.g. unet)."""
-    return TRANSLATORS.get(m.arch)(m, tuple(int(s) for s in cond_shape), tuple(int(s) for s in shape))
+def build_translator(m: ModelConfig, cond_shape: tuple[int, ...], shape: tuple[int, ...], d_channels: int | None = None,
+                     d_classes: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(G, D) of an image-to-image architecture (``model.arch``, e.g. unet): G(a, z) -> image; D takes
+    ``d_channels`` channels (default: the pair cat(a, x)) and, with ``d_classes`` > 0, has ``classify``."""
+    return TRANSLATORS.get(m.arch)(m, tuple(int(s) for s in cond_shape), tuple(int(s) for s in shape),
+                                   d_channels, d_classes)
 
 
 def num_params(net: nn.Module) -> int:

@@ -6,10 +6,12 @@ G: condition a (N, Cin, H, W) [+ z as constant channels] -> image (N, C, H, W) i
    when L >= 5, as pix2pix), each up-step concatenated with the mirror down-step (the skip connections);
    the last up-step ends in tanh. Channels: g_width, 2·, 4·, 8·g_width, then 8·g_width for deeper levels.
    L = how often H and W halve evenly, at most 8 (256 px -> 8 levels as in the paper; 28 px -> 2).
-D: PatchGAN on (a, x) stacked on the channel axis -> (N, P) logits, one per overlapping patch:
+D: PatchGAN on (a, x) stacked on the channel axis (on x alone for CycleGAN / StarGAN) -> (N, P) logits,
+   one per overlapping patch:
    n stride-2 Conv(4) layers (d_width, 2·, 4·; no norm on the first), one stride-1 Conv(4) with 8·d_width
    (capped by the level count), and a stride-1 Conv(4) to one channel. n = 3 gives the paper's 70x70
-   patches on 256 px images; small images use fewer layers (n = L - 2, at least 1).
+   patches on 256 px images; small images use fewer layers (n = L - 2, at least 1). With ``classes`` = K
+   (StarGAN), a second head on the same features predicts the domain: global average pool, Linear -> K.
 
 Initialisation as pix2pix: weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0.
 """
@@ -90,9 +92,10 @@ class UNetGenerator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """(a, x) stacked on channels, (N, Cin + C, H, W) -> (N, P) patch logits."""
+    """(a, x) stacked on channels, (N, Cin + C, H, W) -> (N, P) patch logits; ``classify`` also
+    returns (N, K) class logits when built with ``classes`` = K."""
 
-    def __init__(self, in_channels: int, size: tuple[int, int], width: int, norm: str) -> None:
+    def __init__(self, in_channels: int, size: tuple[int, int], width: int, norm: str, classes: int = 0) -> None:
         super().__init__()
         n = max(1, min(3, levels(*size) - 2))
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
@@ -104,22 +107,33 @@ class PatchDiscriminator(nn.Module):
         nxt = width * min(2 ** n, 8)
         layers += [nn.Conv2d(ch, nxt, 4, 1, 1, bias=norm == "none"), norm2d(norm, nxt), nn.LeakyReLU(0.2, True),
                    nn.Conv2d(nxt, 1, 4, 1, 1)]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*layers)   # the last layer is the patch head
+        self.cls = nn.Linear(nxt, classes) if classes else None
         init_dcgan(self)
 
     def forward(self, ax: Tensor) -> Tensor:
         return self.net(ax).flatten(1)
 
+    def classify(self, ax: Tensor) -> tuple[Tensor, Tensor]:
+        """(patch logits (N, P), class logits (N, K)) from one pass over the shared layers."""
+        if self.cls is None:
+            raise RuntimeError("this PatchDiscriminator was built without classes")
+        h = self.net[:-1](ax)
+        return self.net[-1](h).flatten(1), self.cls(h.mean(dim=(2, 3)))
+
 
 @TRANSLATORS.register("unet")
-def build_unet(m: ModelConfig, cond_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """(G, D): G maps conditions (Cin, H, W) (already at the image size) to images (C, H, W)."""
+def build_unet(m: ModelConfig, cond_shape: tuple[int, ...], shape: tuple[int, ...], d_channels: int | None = None,
+               d_classes: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(G, D): G maps conditions (Cin, H, W) (already at the image size) to images (C, H, W); D sees
+    ``d_channels`` channels (default Cin + C: the pair) and predicts ``d_classes`` classes too when > 0."""
     check_norm(m.d_norm)
     c, h, w = shape
     if h < 8 or w < 8:
         raise ConfigError(f"architecture 'unet': images must be at least 8x8, got {h}x{w}")
     g = UNetGenerator(cond_shape[0], c, (h, w), m.g_width, m.z_dim)
-    d = PatchDiscriminator(cond_shape[0] + c, (h, w), m.d_width, m.d_norm)
+    d = PatchDiscriminator(cond_shape[0] + c if d_channels is None else d_channels, (h, w), m.d_width, m.d_norm,
+                           d_classes)
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

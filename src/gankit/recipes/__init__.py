@@ -13,8 +13,11 @@ A recipe class is registered with ``@RECIPES.register(name)`` and provides:
     fixed_conditions(source, n, seed)     # conditions for n grid / evaluation samples (None: unconditional)
     grid_images(x, cond) -> (x, nrow)     # how a sample grid lays them out
 
-Optional class attributes: ``conditional`` (sample takes labels), ``paired`` (image-to-image), and
-``architectures`` (the registry model.arch is looked up in; default ``nets.NETS``).
+Optional class attributes: ``conditional`` (sample takes labels), ``paired`` (image-to-image),
+``translates`` (unpaired image-to-image: labels are ``translation.Translation``s, and ``domains`` names the
+domains), ``batch_by_class`` (every batch holds data.batch_size samples of each class),
+``architectures`` (the registry model.arch is looked up in; default ``nets.NETS``) and ``defaults``
+({"table.key": value} used for keys the preset, config file and --set leave unset).
 """
 from __future__ import annotations
 
@@ -47,10 +50,11 @@ class Phase:
 
 
 @contextmanager
-def sampling_generator(recipe, ema: bool = True) -> Iterator[torch.nn.Module]:
-    """The generator to sample with — ``G_ema`` when asked and kept, else ``G`` — in eval mode for the
-    duration (BatchNorm uses its running statistics), its previous mode restored afterwards."""
-    G = recipe.nets.get("G_ema") if ema and "G_ema" in recipe.nets else recipe.G
+def sampling_generator(recipe, ema: bool = True, name: str = "G") -> Iterator[torch.nn.Module]:
+    """The generator ``name`` to sample with — its moving average ``<name>_ema`` when asked and kept —
+    in eval mode for the duration (BatchNorm uses its running statistics), its previous mode restored
+    afterwards."""
+    G = recipe.nets[f"{name}_ema"] if ema and f"{name}_ema" in recipe.nets else recipe.nets[name]
     was_training = G.training
     G.eval()
     try:
@@ -69,13 +73,15 @@ def draw_samples(recipe, n: int, seed: int, ema: bool = True, batch: int = 500,
                  labels: Tensor | None = None) -> list[Tensor]:
     """n samples from any recipe, in CPU batches of ``batch``, from latents drawn with their own
     generator seeded ``seed`` (the global RNG is not touched). ``labels`` (n,) or (n, C): the
-    conditions of a conditional recipe (default: its classes in turn). With ``recipe.sampler.method`` =
-    "drs" (``[sample]`` of the config), discriminator rejection sampling (``gankit.drs``)."""
+    conditions of a conditional recipe (default: its classes in turn). When the recipe's ``rejection``
+    is set (``sample.method`` drs, or auto with a logistic objective), discriminator rejection sampling
+    (``gankit.drs``)."""
     sampler = getattr(recipe, "sampler", None)
-    if sampler is not None and sampler.method == "drs" and labels is None:
+    if getattr(recipe, "rejection", False) and labels is None:
         from ..drs import rejection_sample
 
-        return list(rejection_sample(recipe, n, seed, ema=ema, percentile=sampler.drs_percentile).split(batch))
+        return list(rejection_sample(recipe, n, seed, ema=ema, percentile=sampler.drs_percentile,
+                                     gamma=sampler.drs_gamma).split(batch))
     gen = torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, n, batch):
@@ -85,4 +91,4 @@ def draw_samples(recipe, n: int, seed: int, ema: bool = True, batch: int = 500,
     return out
 
 
-from . import conditional, gan, paired  # noqa: E402,F401  (fill the registry)
+from . import conditional, cyclegan, gan, paired, stargan  # noqa: E402,F401  (fill the registry)

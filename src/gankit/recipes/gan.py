@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from .. import nets
-from ..config import Config
+from ..config import Config, uses_drs
 from ..data import DataInfo
 from ..objectives import OBJECTIVES, clip_weights_, d_penalties
 from ..train.stats import report
@@ -27,6 +27,7 @@ class GAN:
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.loss = cfg.loss
         self.sampler = cfg.sample   # how draw_samples draws: G(z) directly, or with rejection by D
+        self.rejection = uses_drs(cfg)
         o = cfg.optim
         self.optimizers = {
             "G": torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g)),

@@ -8,7 +8,8 @@ so it asks "is x a real image *for this a*". The generator minimises
 (pix2pix: adv = 1, l1 = 100). GAN alone invents content that does not fit a; L1 alone is blurry (it
 regresses to the mean of the possible outputs). ``loss.adv = 0`` trains the same network by L1 only,
 without D — the regression baseline. Pairs come from ``data.pair`` (a degradation made on the fly:
-superres, colorize, inpaint, denoise) or from paired data on disk; batches hold {"a": condition, "x": target}.
+superres, colorize, inpaint, denoise) or from paired data on disk (``data.name=pairs``: A|B images or A/ and B/
+folders); batches hold {"a": condition, "x": target}.
 Conditions smaller than the image (super-resolution) are upsampled bilinearly before G and D see them.
 """
 from __future__ import annotations
@@ -37,18 +38,22 @@ class Paired:
     conditional = True
     paired = True
     architectures = nets.TRANSLATORS
+    defaults = {"model.arch": "unet", "loss.l1": 100.0}
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
-        if not cfg.data.pair:
+        if info.pair_shape and cfg.data.pair:
+            raise ConfigError(f"data.pair={cfg.data.pair}: data set '{info.name}' already holds pairs; set data.pair=\"\"")
+        if not cfg.data.pair and not info.pair_shape:
             raise ConfigError("train.recipe=paired: needs pairs; set data.pair to one of superres2, superres4, "
-                              "colorize, inpaint, denoise")
-        check_task(cfg.data.pair, info.shape)
+                              "colorize, inpaint, denoise, or read pairs from disk with data.name=pairs")
+        if cfg.data.pair:
+            check_task(cfg.data.pair, info.shape)
         if cfg.loss.adv == 0 and cfg.loss.l1 == 0:
             raise ConfigError("train.recipe=paired: loss.adv and loss.l1 are both 0, so nothing would be learnt")
         self.device = device
-        self.task = cfg.data.pair
+        self.task = cfg.data.pair   # "" for pairs read from disk
         self.shape = tuple(info.shape)
-        self.cond_shape = condition_shape(self.task, self.shape)
+        self.cond_shape = condition_shape(self.task, self.shape) if self.task else tuple(info.pair_shape)
         self.z_dim = cfg.model.z_dim
         full = (self.cond_shape[0], *self.shape[1:])      # the condition after upsampling to the image size
         self.G, self.D = (m.to(device) for m in nets.build_translator(cfg.model, full, self.shape))
@@ -85,7 +90,7 @@ class Paired:
         return a.expand(-1, c, -1, -1) if a.shape[1] == 1 and c > 1 else a[:, :c]
 
     def fixed_conditions(self, source, n: int, seed: int) -> Tensor:
-        """Condition images of n samples of the data (degraded with a generator seeded ``seed``)."""
+        """Condition images of n samples of the data (degraded with a generator seeded ``seed``, or read)."""
         return next(Batches(source, n, seed, pair=self.task))["a"]
 
     def grid_images(self, x: Tensor, cond: Tensor) -> tuple[Tensor, int]:

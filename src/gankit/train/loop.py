@@ -75,8 +75,12 @@ class Trainer:
         if cfg.eval.every:  # refuse metrics that do not fit the data before anything is written
             from ..metrics.evaluate import check_metrics
 
+            if getattr(self.recipe, "translates", False):
+                raise GankitError(f"eval.every: periodic evaluation is not available for train.recipe={cfg.train.recipe}; "
+                                  f"set eval.every=0 and score the run with gankit eval RUN")
             check_metrics(cfg.eval.metrics, self.info.kind, "eval.metrics")
-        self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device, pair=cfg.data.pair)
+        self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device, pair=cfg.data.pair,
+                                    by_class=getattr(self.recipe, "batch_by_class", False))
         self.step = 0
         self.best: float | None = None   # best value of cfg.eval.best so far
         self._eval_ref = None            # the evaluation's Reference, built at the first evaluation

@@ -1,0 +1,163 @@
+"""CycleGAN (Zhu et al. 2017) [seed §11.12]: translation between two unpaired domains A and B.
+
+Two generators G_AB: A -> B and G_BA: B -> A, two discriminators D_A (real A vs G_BA(b)) and D_B (real B
+vs G_AB(a)). Nothing pairs an a with a b, so the adversarial terms alone would let G_AB map every a to
+any plausible b; the cycle must bring each image back:
+
+    L_G = L_adv(D_B(G_AB(a))) + L_adv(D_A(G_BA(b)))
+        + λ_cyc · (E|G_BA(G_AB(a)) - a| + E|G_AB(G_BA(b)) - b|)                  (loss.cycle, 10)
+        + λ_cyc · λ_id · (E|G_AB(b) - b| + E|G_BA(a) - a|)                      (loss.identity, 0.5)
+        + λ_reg · (E|G_AB(a) - a| + E|G_BA(b) - b|)                              (loss.self_reg, 0)
+
+and each D minimises its objective on real images vs images from a history pool (``train.pool``, 50) of
+the generator's outputs. Defaults as the paper: LSGAN, Adam(2e-4, β1 = 0.5) — one optimiser over both
+generators, one over both discriminators —, the G step before the D step on the same batch. The data is
+a set with two classes (domains), e.g. a folder with trainA/ and trainB/; every batch holds
+data.batch_size images of each. The last term, off by default, is SimGAN's self-regularisation
+(Shrivastava et al. 2017): it keeps each translation near its input, which stops the generators from
+swapping content that the cycle alone would let them hide and restore (e.g. a handwritten 4 made a
+printed 9 and back).
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import Tensor
+
+from .. import nets
+from ..config import Config
+from ..data import DataInfo
+from ..errors import ConfigError
+from ..objectives import OBJECTIVES, d_penalties
+from ..train.stats import report
+from . import RECIPES, Phase, sampling_generator
+from .translation import ImagePool, Translation, domain_conditions, translation_grid
+
+
+@RECIPES.register("cyclegan")
+class CycleGAN:
+    """G_AB, G_BA, D_A, D_B; adversarial + cycle + identity losses."""
+
+    conditional = True
+    translates = True
+    batch_by_class = True
+    architectures = nets.TRANSLATORS
+    defaults = {"model.arch": "unet", "model.z_dim": 0, "loss.name": "lsgan"}
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
+        if len(info.classes) != 2 or info.kind != "images":
+            raise ConfigError(f"train.recipe=cyclegan: needs images of two domains (a folder with trainA/ and trainB/, "
+                              f"or two class sub-folders, or data.name=digits-printed); data set '{info.name}' has "
+                              f"{len(info.classes)} classes")
+        self.device = device
+        self.domains = list(info.classes)
+        self.shape = tuple(info.shape)
+        self.z_dim = cfg.model.z_dim
+        c = self.shape[0]
+        self.G_AB, self.D_B = (m.to(device) for m in nets.build_translator(cfg.model, self.shape, self.shape, c))
+        self.G_BA, self.D_A = (m.to(device) for m in nets.build_translator(cfg.model, self.shape, self.shape, c))
+        self.pool_A = ImagePool(cfg.train.pool, self.shape).to(device)
+        self.pool_B = ImagePool(cfg.train.pool, self.shape).to(device)
+        self.nets = {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B,
+                     "pool_A": self.pool_A, "pool_B": self.pool_B}
+        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.loss = cfg.loss
+        o = cfg.optim
+        self.optimizers = {
+            "G": torch.optim.Adam(itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()), lr=o.lr_g,
+                                  betas=tuple(o.betas_g)),
+            "D": torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), lr=o.lr_d,
+                                  betas=tuple(o.betas_d)),
+        }
+        self.ema_targets = ["G_AB", "G_BA"]
+        self.phases = [Phase("G", self.g_step), Phase("D", self.d_step, repeat=cfg.train.d_steps, fresh_batch=False)]
+        self._fakes: tuple[Tensor, Tensor] | None = None   # (G_BA(b), G_AB(a)) of the last G step, for D
+
+    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I), shape (n, z_dim) (z_dim 0 by default: deterministic generators)."""
+        return torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator else self.device).to(self.device)
+
+    def split(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(a, b): the batch's images of domain A and of domain B."""
+        x, y = batch["x"], batch["y"]
+        return x[y == 0], x[y == 1]
+
+    # ------------------------------------------------------------------------------------ steps
+
+    def g_step(self, batch: dict[str, Tensor]) -> None:
+        a, b = self.split(batch)
+        za, zb = self.latents(len(a)), self.latents(len(b))
+        fake_b, fake_a = self.G_AB(a, za), self.G_BA(b, zb)
+        for D in (self.D_A, self.D_B):
+            D.requires_grad_(False)
+        adv = self.objective.g_loss(self.D_B(fake_b)) + self.objective.g_loss(self.D_A(fake_a))
+        for D in (self.D_A, self.D_B):
+            D.requires_grad_(True)
+        cycle = (self.G_BA(fake_b, za) - a).abs().mean() + (self.G_AB(fake_a, zb) - b).abs().mean()
+        loss = adv + self.loss.cycle * cycle
+        report("loss/G_adv", adv)
+        report("loss/cycle", cycle)
+        if self.loss.identity > 0:
+            identity = (self.G_AB(b, zb) - b).abs().mean() + (self.G_BA(a, za) - a).abs().mean()
+            report("loss/identity", identity)
+            loss = loss + self.loss.cycle * self.loss.identity * identity
+        if self.loss.self_reg > 0:
+            near = (fake_b - a).abs().mean() + (fake_a - b).abs().mean()
+            report("loss/self_reg", near)
+            loss = loss + self.loss.self_reg * near
+        report("loss/G", loss)
+        opt = self.optimizers["G"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self._fakes = (fake_a.detach(), fake_b.detach())
+
+    def d_step(self, batch: dict[str, Tensor]) -> None:
+        a, b = self.split(batch)
+        if self._fakes is None:   # only if phases are reordered: make this step's fakes
+            with torch.no_grad():
+                self._fakes = (self.G_BA(b, self.latents(len(b))), self.G_AB(a, self.latents(len(a))))
+        fake_a, fake_b = self.pool_A.query(self._fakes[0]), self.pool_B.query(self._fakes[1])
+        loss = torch.zeros((), device=self.device)
+        for name, D, real, fake in (("A", self.D_A, a, fake_a), ("B", self.D_B, b, fake_b)):
+            real_logits, fake_logits = D(real), D(fake)
+            part = self.objective.d_loss(real_logits, fake_logits)
+            report(f"loss/D_{name}", part)
+            score = lambda y, D=D: D(y).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
+            loss = loss + part + d_penalties(score, real, fake, self.loss.gp, self.loss.r1, report)
+        opt = self.optimizers["D"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self._fakes = None
+
+    # ------------------------------------------------------------------------------- sampling
+
+    def generator_to(self, domain: int) -> str:
+        """The name of the generator that translates into ``domain`` (0 = A, 1 = B)."""
+        return "G_BA" if domain == 0 else "G_AB"
+
+    @torch.no_grad()
+    def sample(self, z: Tensor, labels: Translation | None = None, ema: bool = True) -> Tensor:
+        """Translations of ``labels.x`` into the domains ``labels.to`` (z: (N, z_dim) latents)."""
+        if not isinstance(labels, Translation):
+            raise ConfigError("this run translates images: give source images (gankit translate RUN INPUT --out DIR)")
+        x, to = labels.x.to(self.device), labels.to.to(self.device)
+        out = torch.empty_like(x)
+        z = z.to(self.device)
+        for domain in (0, 1):
+            rows = to == domain
+            if bool(rows.any()):
+                with sampling_generator(self, ema, self.generator_to(domain)) as G:
+                    out[rows] = G(x[rows], z[rows])
+        return out
+
+    def fixed_conditions(self, source, n: int, seed: int) -> Translation:
+        """n training images, A and B in turn, each to be translated into the other domain."""
+        return domain_conditions(source, n, seed, 2)
+
+    def grid_images(self, x: Tensor, cond: Translation) -> tuple[Tensor, int]:
+        """Input | output | reconstruction (the output translated back) triples."""
+        back = self.sample(torch.zeros(len(x), self.z_dim), Translation(x, cond.to, cond.source))
+        return translation_grid(x, back, cond)

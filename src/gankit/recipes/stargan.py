@@ -1,0 +1,145 @@
+"""StarGAN (Choi et al. 2018) [seed §11.13]: one generator for translations among many domains.
+
+G(x, c) takes an image and a target domain c (one-hot, broadcast as constant input channels); D has
+two heads on shared layers: real/fake patch logits and a domain classifier. With a real x of domain y
+and a target c ≠ y drawn uniformly:
+
+    L_D = L_adv(D(x), D(G(x, c))) + λ_cls · CE(D_cls(x), y)                               (loss.aux, 1)
+    L_G = L_adv(D(G(x, c))) + λ_cls · CE(D_cls(G(x, c)), c) + λ_rec · E|G(G(x, c), y) - x|   (loss.cycle, 10)
+
+so D learns what each domain looks like from real images, G must produce images D files under c, and
+the reconstruction keeps what is not domain-specific (the content). Domains are the classes of the data
+(sub-folder names; ``digit-fonts`` built in); every batch holds data.batch_size images of each.
+Defaults here: LSGAN (the paper uses WGAN-GP: ``loss.name=wasserstein loss.gp=10 train.d_steps=5``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import nets
+from ..config import Config
+from ..data import DataInfo
+from ..errors import ConfigError
+from ..objectives import OBJECTIVES, aux_class_loss, d_penalties
+from ..train.stats import report
+from . import RECIPES, Phase, sampling_generator
+from .translation import Translation, domain_conditions, translation_grid
+
+
+@RECIPES.register("stargan")
+class StarGAN:
+    """G: (x, target domain) -> x', D: x -> (patch logits, domain logits)."""
+
+    conditional = True
+    translates = True
+    batch_by_class = True
+    architectures = nets.TRANSLATORS
+    defaults = {"model.arch": "unet", "model.z_dim": 0, "loss.name": "lsgan", "loss.aux": 1.0}
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
+        if len(info.classes) < 2 or info.kind != "images":
+            raise ConfigError(f"train.recipe=stargan: needs images of at least two domains (class sub-folders, or "
+                              f"data.name=digit-fonts); data set '{info.name}' has {len(info.classes)} classes")
+        if cfg.loss.aux <= 0:
+            raise ConfigError("train.recipe=stargan: loss.aux (the domain-classification weight) must be positive")
+        self.device = device
+        self.domains = list(info.classes)
+        self.shape = tuple(info.shape)
+        self.z_dim = cfg.model.z_dim
+        k, c = len(self.domains), self.shape[0]
+        G, D = nets.build_translator(cfg.model, (c + k, *self.shape[1:]), self.shape, c, d_classes=k)
+        self.G, self.D = G.to(device), D.to(device)
+        self.nets = {"G": self.G, "D": self.D}
+        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.loss = cfg.loss
+        o = cfg.optim
+        self.optimizers = {"G": torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g)),
+                           "D": torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d))}
+        self.ema_targets = ["G"]
+        self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps), Phase("G", self.g_step, fresh_batch=False)]
+
+    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I), shape (n, z_dim) (z_dim 0 by default: a deterministic generator)."""
+        return torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator else self.device).to(self.device)
+
+    def translate(self, G, x: Tensor, to: Tensor, z: Tensor) -> Tensor:
+        """G(x, c): the target domains ``to`` (N,) as one-hot constant channels beside x."""
+        c = F.one_hot(to, len(self.domains)).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return G(torch.cat([x, c], dim=1), z)
+
+    def targets(self, y: Tensor) -> Tensor:
+        """A target domain for each source domain y, uniform among the other domains (global RNG)."""
+        shift = torch.randint(1, len(self.domains), y.shape, device=y.device)
+        return (y + shift) % len(self.domains)
+
+    # ------------------------------------------------------------------------------------ steps
+
+    def d_step(self, batch: dict[str, Tensor]) -> None:
+        x, y = batch["x"], batch["y"]
+        with torch.no_grad():
+            fake = self.translate(self.G, x, self.targets(y), self.latents(len(x)))
+        real_logits, real_cls = self.D.classify(x)
+        fake_logits = self.D(fake)
+        adv = self.objective.d_loss(real_logits, fake_logits)
+        cls = aux_class_loss(real_cls, y)
+        report("loss/D", adv)
+        report("loss/D_cls", cls)
+        report("D/accuracy", (real_cls.argmax(1) == y).float().mean())
+        score = lambda v: self.D(v).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
+        loss = adv + self.loss.aux * cls + d_penalties(score, x, fake, self.loss.gp, self.loss.r1, report)
+        opt = self.optimizers["D"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def g_step(self, batch: dict[str, Tensor]) -> None:
+        x, y = batch["x"], batch["y"]
+        to, z = self.targets(y), self.latents(len(x))
+        fake = self.translate(self.G, x, to, z)
+        self.D.requires_grad_(False)
+        fake_logits, fake_cls = self.D.classify(fake)
+        self.D.requires_grad_(True)
+        adv = self.objective.g_loss(fake_logits)
+        cls = aux_class_loss(fake_cls, to)
+        rec = (self.translate(self.G, fake, y, z) - x).abs().mean()
+        loss = adv + self.loss.aux * cls + self.loss.cycle * rec
+        report("loss/G_adv", adv)
+        report("loss/G_cls", cls)
+        report("loss/cycle", rec)
+        report("loss/G", loss)
+        opt = self.optimizers["G"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    # ------------------------------------------------------------------------------- sampling
+
+    @torch.no_grad()
+    def sample(self, z: Tensor, labels: Translation | None = None, ema: bool = True) -> Tensor:
+        """Translations of ``labels.x`` into the domains ``labels.to`` (z: (N, z_dim) latents)."""
+        if not isinstance(labels, Translation):
+            raise ConfigError("this run translates images: give source images (gankit translate RUN INPUT --out DIR "
+                              "--to DOMAIN)")
+        with sampling_generator(self, ema) as G:
+            return self.translate(G, labels.x.to(self.device), labels.to.to(self.device), z.to(self.device))
+
+    @torch.no_grad()
+    def domain_of(self, x: Tensor) -> Tensor:
+        """D's domain prediction for images x (N,) — the source domain of inputs given without one."""
+        was = self.D.training
+        self.D.eval()
+        try:
+            return self.D.classify(x.to(self.device))[1].argmax(1)
+        finally:
+            self.D.train(was)
+
+    def fixed_conditions(self, source, n: int, seed: int) -> Translation:
+        """n training images, the domains in turn, each to be translated into the next domain."""
+        return domain_conditions(source, n, seed, len(self.domains))
+
+    def grid_images(self, x: Tensor, cond: Translation) -> tuple[Tensor, int]:
+        """Input | output | reconstruction (the output translated back to its source domain) triples."""
+        back = self.sample(torch.zeros(len(x), self.z_dim), Translation(x, cond.to, cond.source))
+        return translation_grid(x, back, cond)
