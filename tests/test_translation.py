@@ -274,3 +274,17 @@ def test_translation_metrics_against_sklearn_by_hand():
         assert out[f"content_acc/{FlipTranslator.domains[t]}"] == pytest.approx(expected)
     assert out["domain_acc/mirrored"] > 0.7 and out["content_acc/mirrored"] > 0.7   # well above chance (0.5, 0.1)
     assert out["domain_acc"] == pytest.approx((out["domain_acc/plain"] + out["domain_acc/mirrored"]) / 2)
+
+
+@pytest.mark.parametrize("size, patches", [(8, 4), (16, 4), (64, 36)])
+def test_resnet_translator_shapes_and_domain_head(size, patches):
+    from gankit.config import ModelConfig
+    from gankit.nets import build_translator
+
+    G, D = build_translator(ModelConfig(arch="resnet", z_dim=2, g_width=4, d_width=4, depth=2), (3, size, size),
+                            (1, size, size), d_channels=1, d_classes=5)
+    y = G(torch.randn(3, 3, size, size), torch.randn(3, 2))
+    assert y.shape == (3, 1, size, size) and y.abs().max() <= 1
+    logits, classes = D.classify(y)
+    assert logits.shape == (3, patches) and classes.shape == (3, 5)
+    assert torch.equal(logits, D(y))

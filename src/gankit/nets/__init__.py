@@ -73,6 +73,6 @@ def num_params(net: nn.Module) -> int:
 
 
 # Imported last: each module registers itself in NETS.
-from . import dcgan, mlp, resnet, unet  # noqa: E402,F401
+from . import dcgan, mlp, resgen, resnet, unet  # noqa: E402,F401
 
 __all__ = ["NETS", "TRANSLATORS", "Packed", "build", "build_translator", "num_params", "add_spectral_norm", "is_weight_layer", "norm1d", "norm2d"]
