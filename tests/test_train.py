@@ -81,6 +81,7 @@ def test_max_seconds_stops_and_checkpoints(tmp_path):
     ("grid25", ["loss.name=minimax", "loss.clip=0.05", "train.ema=0", "optim.decay=none"]),  # steps change the decay
     ("digits-cond", ["loss.mismatch=0.5", "loss.aux=1"]),                     # mismatched labels draw from the RNG
     ("digits-cond", ["model.arch=dcgan", "model.cond_g=cbn", "model.cond_d=concat"]),
+    ("digits", ["train.reuse_fake=true"]),                                     # one G forward per step
 ])
 def test_resume_is_bitwise_exact(tmp_path, preset, sets):
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -186,3 +187,20 @@ def test_lr_decay_is_applied_and_resume_mid_decay_is_exact(tmp_path):
     groups = [g for opt in state["optimizers"].values() for g in opt["param_groups"]]
     # the update of step 19 (0-based) used 1 - (19 - 12) / 18 of the base rate
     assert {round(g["lr"] / g["initial_lr"], 6) for g in groups} == {round(1 - 7 / 18, 6)}
+
+
+def test_reuse_fake_takes_one_generator_forward_per_step(tmp_path):
+    """train.reuse_fake: the G step trains on the very batch the D step judged (pytorch/examples' DCGAN)."""
+    from gankit.config import resolve
+    from gankit.train.loop import Trainer
+
+    calls = {"n": 0}
+    for reuse, forwards in ((False, 2), (True, 1)):
+        t = Trainer(resolve("digits", overrides=[f"train.reuse_fake={str(reuse).lower()}", "train.ema=0"]))
+        hook = t.recipe.G.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
+        calls["n"] = 0
+        for _ in range(3):
+            t.train_step()
+        hook.remove()
+        assert calls["n"] == 3 * forwards
+        assert t.recipe._fake is None   # nothing kept across steps (checkpoints stay exact)

@@ -96,6 +96,7 @@ class TrainConfig:
     device: str = "auto"          # auto, cpu, cuda, cuda:1, mps
     progress: bool = True         # show a progress bar on a terminal
     pool: int = 50                # cyclegan runs: D sees generated images from a history of this many; 0 = the newest only
+    reuse_fake: bool = False      # gan recipe, d_steps 1: the G step reuses the D step's G(z) (pytorch/examples' DCGAN), one G forward fewer
 
 
 SAMPLERS = ("direct", "drs", "auto")
@@ -350,6 +351,9 @@ def validate(cfg: Config) -> None:
     if cfg.sample.method == "drs" and not drs_applies(cfg):
         raise ConfigError(f"sample.method=drs: needs a discriminator whose logit estimates log p_data/p_g — the gan "
                           f"recipe with loss.name minimax or nonsaturating (got recipe {cfg.train.recipe}, loss {cfg.loss.name})")
+    if cfg.train.reuse_fake and (cfg.train.recipe != "gan" or cfg.train.d_steps != 1):
+        raise ConfigError(f"train.reuse_fake: only for the gan recipe with train.d_steps=1 (got recipe "
+                          f"{cfg.train.recipe}, d_steps {cfg.train.d_steps})")
     if cfg.optim.decay not in LR_DECAYS:
         raise ConfigError(f"optim.decay: unknown schedule '{cfg.optim.decay}'; valid: {', '.join(LR_DECAYS)}")
     if not 0.0 <= cfg.optim.decay_start < 1.0:

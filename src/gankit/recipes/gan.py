@@ -36,6 +36,8 @@ class GAN:
         self.ema_targets = ["G"]
         self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps),
                        Phase("G", self.g_step, fresh_batch=False)]
+        self.reuse_fake = cfg.train.reuse_fake   # the G step takes the D step's G(z), graph kept (pytorch/examples)
+        self._fake: Tensor | None = None
 
     def build_nets(self, cfg: Config, info: DataInfo):
         """(G, D) for this recipe."""
@@ -47,8 +49,12 @@ class GAN:
 
     def d_step(self, batch: dict[str, Tensor]) -> None:
         real = batch["x"]
-        with torch.no_grad():
-            fake = self.G(self.latents(real.shape[0]))
+        if self.reuse_fake:   # one G forward per step: kept with its graph for the G step
+            self._fake = self.G(self.latents(real.shape[0]))
+            fake = self._fake.detach()
+        else:
+            with torch.no_grad():
+                fake = self.G(self.latents(real.shape[0]))
         real_logits, fake_logits = self.D(real), self.D(fake)
         loss = self.objective.d_loss(real_logits, fake_logits)
         report("loss/D", loss)
@@ -63,7 +69,9 @@ class GAN:
             clip_weights_(self.D, self.loss.clip)
 
     def g_step(self, batch: dict[str, Tensor]) -> None:
-        fake = self.G(self.latents(batch["x"].shape[0]))
+        fake, self._fake = self._fake, None
+        if fake is None:
+            fake = self.G(self.latents(batch["x"].shape[0]))
         self.D.requires_grad_(False)  # no D gradients are needed for the generator's update
         loss = self.objective.g_loss(self.D(fake))
         self.D.requires_grad_(True)
