@@ -146,7 +146,7 @@ def test_translate_degrade_mask_and_errors(tmp_path, capsys):
     (["data.pair=blur"], "data.pair: unknown task 'blur'"),
     (["data.pair="], "train.recipe=paired: needs pairs"),
     (["loss.adv=0", "loss.l1=0"], "nothing would be learnt"),
-    (["model.arch=dcgan"], "unknown image-to-image architecture 'dcgan'; valid: unet"),
+    (["model.arch=dcgan"], "unknown image-to-image architecture 'dcgan'; valid: resnet, unet"),
     (["data.pair=superres4", "data.size=10"], "must be a multiple of 4"),
 ])
 def test_paired_config_errors(tmp_path, capsys, sets, message):
