@@ -288,3 +288,20 @@ def test_resnet_translator_shapes_and_domain_head(size, patches):
     logits, classes = D.classify(y)
     assert logits.shape == (3, patches) and classes.shape == (3, 5)
     assert torch.equal(logits, D(y))
+
+
+def test_periodic_evaluation_of_a_translation_run_keeps_the_best_and_resumes(tmp_path):
+    straight, split = tmp_path / "a", tmp_path / "b"
+    evals = ["--set", "eval.every=4", "--set", "eval.best=content_acc", "--set", "optim.decay=none"]
+    base = ["train", "--preset", "digits-cyclegan", *FAST, *evals]
+    assert main(base + ["--out", str(straight), "--set", "train.steps=8"]) == 0
+    rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in rows if "eval/content_acc" in r]
+    assert [r["step"] for r in scored] == [4, 8]
+    assert all(0 <= r["eval/domain_acc/printed"] <= 1 and np.isfinite(r["eval/fid"]) for r in scored)
+    assert (straight / "checkpoints" / "best").is_dir()
+    assert main(base + ["--out", str(split), "--set", "train.steps=4"]) == 0
+    assert main(["train", "--out", str(split), "--resume", "--set", "train.steps=8"]) == 0
+    w1 = load_file(str(checkpoint.latest(straight / "checkpoints") / "weights.safetensors"))
+    w2 = load_file(str(checkpoint.latest(split / "checkpoints") / "weights.safetensors"))
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)

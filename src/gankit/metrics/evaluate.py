@@ -30,7 +30,8 @@ from .toy import js_binned, pacgan_modes, wasserstein1
 IMAGE_METRICS = ["fid", "kid", "is", "pr", "dc", "classifier", "memorisation"]
 POINT_METRICS = ["modes", "w1", "js"]
 ALL_METRICS = IMAGE_METRICS + POINT_METRICS
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "w1", "js", "memorised_share", "classes_dropped", "classes_collapsed"}
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "w1", "js", "memorised_share", "classes_dropped", "classes_collapsed",
+                   "cycle_l1"}
 
 
 @dataclass

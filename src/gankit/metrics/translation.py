@@ -66,18 +66,18 @@ def translation_metrics(recipe, train: dict[str, Tensor], test: dict[str, Tensor
     return out
 
 
-def evaluate_translation_run(run_dir: str, features: str | None = None, seed: int = 0) -> tuple[dict[str, float], list[str]]:
-    """``gankit eval RUN`` for a CycleGAN / StarGAN run: the metrics above on its data's test split."""
+def evaluate_translation(recipe, data_cfg, features: str | None = None, seed: int = 0,
+                         ema: bool = True) -> tuple[dict[str, float], list[str]]:
+    """The metrics above for a CycleGAN / StarGAN ``recipe`` trained on ``data_cfg``: on its test split
+    when the data set has one (else on the training images, said in the notes)."""
     from dataclasses import replace
 
     from .. import data as data_mod
     from ..errors import DataError, GankitError
-    from ..run import open_run
     from .evaluate import Reference, choose_extractor, reference_ident
 
-    run = open_run(run_dir)
     notes: list[str] = []
-    cfg = replace(run.cfg.data, split="train")
+    cfg = replace(data_cfg, split="train")
     train = data_mod.load(cfg)
     try:
         test = data_mod.load(replace(cfg, split="test"))
@@ -91,6 +91,14 @@ def evaluate_translation_run(run_dir: str, features: str | None = None, seed: in
     ref = Reference(cfg.name, reference_ident(cfg), "images", x=tr["x"], labels=tr["y"], classes=train.info.classes,
                     data_cfg=cfg)
     extractor = choose_extractor(features, ref, notes)
-    values = translation_metrics(run.recipe, tr, te, train.content, test.content, extractor, seed=seed)
+    values = translation_metrics(recipe, tr, te, train.content, test.content, extractor, seed=seed, ema=ema)
     notes.append(f"{len(te['x'])} held-out images; classifiers: SVC on pixels fitted to {len(tr['x'])} training images")
     return values, notes
+
+
+def evaluate_translation_run(run_dir: str, features: str | None = None, seed: int = 0) -> tuple[dict[str, float], list[str]]:
+    """``gankit eval RUN`` for a CycleGAN / StarGAN run."""
+    from ..run import open_run
+
+    run = open_run(run_dir)
+    return evaluate_translation(run.recipe, run.cfg.data, features, seed)

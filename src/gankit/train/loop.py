@@ -75,9 +75,9 @@ class Trainer:
         if cfg.eval.every:  # refuse metrics that do not fit the data before anything is written
             from ..metrics.evaluate import check_metrics
 
-            if getattr(self.recipe, "translates", False):
-                raise GankitError(f"eval.every: periodic evaluation is not available for train.recipe={cfg.train.recipe}; "
-                                  f"set eval.every=0 and score the run with gankit eval RUN")
+            if getattr(self.recipe, "translates", False) and cfg.eval.metrics:
+                raise GankitError(f"eval.metrics: train.recipe={cfg.train.recipe} is scored by the translation metrics "
+                                  f"(domain_acc, content_acc, cycle_l1, fid, per target domain); leave eval.metrics empty")
             check_metrics(cfg.eval.metrics, self.info.kind, "eval.metrics")
         self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device, pair=cfg.data.pair,
                                     by_class=getattr(self.recipe, "batch_by_class", False))
@@ -122,11 +122,16 @@ class Trainer:
             save_grid(x, path, nrow=nrow, scale=default_scale(self.info.shape[-1]))
 
     def evaluate(self) -> tuple[dict[str, float], list[str]]:
-        """Metrics of cfg.eval on samples of the EMA generator vs the training data. Uses its own
-        latent generator and never the global RNG, so an evaluating run resumes exactly."""
+        """Metrics of cfg.eval on samples of the EMA generator vs the training data (translation recipes:
+        ``metrics.translation`` on the held-out split). Uses its own latent generator and never the global
+        RNG, so an evaluating run resumes exactly."""
         from ..metrics.evaluate import evaluate, reference_from_source, reference_ident
 
         e, d = self.cfg.eval, self.cfg.data
+        if getattr(self.recipe, "translates", False):   # held-out images translated into every domain
+            from ..metrics.translation import evaluate_translation
+
+            return evaluate_translation(self.recipe, d, e.features or None, seed=self.cfg.train.seed + EVAL_SEED_OFFSET)
         if self._eval_ref is None:
             self._eval_ref = reference_from_source(self.source, d.name, reference_ident(d), e.n, d)
         labels = self.recipe.fixed_conditions(self.source, e.n, self.cfg.train.seed + EVAL_SEED_OFFSET)
