@@ -204,3 +204,14 @@ def test_reuse_fake_takes_one_generator_forward_per_step(tmp_path):
         hook.remove()
         assert calls["n"] == 3 * forwards
         assert t.recipe._fake is None   # nothing kept across steps (checkpoints stay exact)
+
+
+def test_evaluating_during_training_does_not_change_the_training(tmp_path):
+    """Periodic evaluation (here FID in the cached digits-classifier space, evaluated twice) leaves the
+    global RNG alone: the weights equal those of a run that never evaluates."""
+    quiet, scored = tmp_path / "q", tmp_path / "s"
+    train(quiet, "train.steps=20")
+    train(scored, "train.steps=20", "eval.every=10", "eval.metrics=fid", "eval.n=100")
+    _, w1, s1 = final_tensors(quiet)
+    _, w2, s2 = final_tensors(scored)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1) and all(torch.equal(s1[k], s2[k]) for k in s1)

@@ -261,7 +261,7 @@ def test_translation_metrics_against_sklearn_by_hand():
     train, test = {"x": x[tr], "y": dom[tr]}, {"x": x[te], "y": dom[te]}
     out = translation_metrics(FlipTranslator(), train, test, digits[tr], digits[te])
     flat = lambda v: v.flatten(1).numpy()  # noqa: E731
-    domain_clf = SVC(C=10.0).fit(flat(train["x"]), train["y"].numpy())
+    domain_clf = SVC(C=10.0, random_state=0).fit(flat(train["x"]), train["y"].numpy())
     for t in (0, 1):
         src = test["y"] != t
         fake = FlipTranslator().sample(None, Translation(test["x"][src], test["y"][src], torch.full((int(src.sum()),), t)))
@@ -269,7 +269,7 @@ def test_translation_metrics_against_sklearn_by_hand():
         assert out[f"cycle_l1/{FlipTranslator.domains[t]}"] == pytest.approx(lost) and lost > 0
         assert out[f"domain_acc/{FlipTranslator.domains[t]}"] == pytest.approx(float((domain_clf.predict(flat(fake)) == t).mean()))
         mine = train["y"] == t
-        content_clf = SVC(C=10.0).fit(flat(train["x"][mine]), digits[tr][mine].numpy())
+        content_clf = SVC(C=10.0, random_state=0).fit(flat(train["x"][mine]), digits[tr][mine].numpy())
         expected = float((content_clf.predict(flat(fake)) == digits[te][src].numpy()).mean())
         assert out[f"content_acc/{FlipTranslator.domains[t]}"] == pytest.approx(expected)
     assert out["domain_acc/mirrored"] > 0.7 and out["content_acc/mirrored"] > 0.7   # well above chance (0.5, 0.1)
@@ -305,3 +305,9 @@ def test_periodic_evaluation_of_a_translation_run_keeps_the_best_and_resumes(tmp
     w1 = load_file(str(checkpoint.latest(straight / "checkpoints") / "weights.safetensors"))
     w2 = load_file(str(checkpoint.latest(split / "checkpoints") / "weights.safetensors"))
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    # evaluating does not change the training: the same weights as a run that never evaluates
+    quiet = tmp_path / "c"
+    assert main(["train", "--preset", "digits-cyclegan", *FAST, "--set", "optim.decay=none", "--out", str(quiet),
+                 "--set", "train.steps=8"]) == 0
+    w3 = load_file(str(checkpoint.latest(quiet / "checkpoints") / "weights.safetensors"))
+    assert all(torch.equal(w1[k], w3[k]) for k in w1)

@@ -121,7 +121,14 @@ def load_samples(spec: str, n: int = 10_000, seed: int = 0, sampler: str | None 
 
 
 def choose_extractor(name: str | None, ref: Reference, notes: list[str]) -> Extractor:
-    """--features NAME, else Inception when its weights are present, else the domain classifier."""
+    """--features NAME, else Inception when its weights are present, else the domain classifier.
+    Building a network draws initial weights from the global torch RNG before the saved ones replace
+    them: that happens on a forked RNG, so evaluating during training never changes the training."""
+    with torch.random.fork_rng():
+        return _choose_extractor(name, ref, notes)
+
+
+def _choose_extractor(name: str | None, ref: Reference, notes: list[str]) -> Extractor:
     if name:
         if name.startswith("torchvision:"):
             return get_extractor("torchvision", model=name.split(":", 1)[1])
