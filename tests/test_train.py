@@ -215,3 +215,11 @@ def test_evaluating_during_training_does_not_change_the_training(tmp_path):
     _, w1, s1 = final_tensors(quiet)
     _, w2, s2 = final_tensors(scored)
     assert all(torch.equal(w1[k], w2[k]) for k in w1) and all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+def test_logs_the_share_of_time_spent_waiting_for_data(tmp_path):
+    run = tmp_path / "r"
+    train(run, "train.steps=20")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    shares = [r["time/data_share"] for r in rows]
+    assert len(shares) == 4 and all(0.0 < s < 1.0 for s in shares)   # in-memory digits: a small share

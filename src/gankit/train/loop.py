@@ -82,6 +82,7 @@ class Trainer:
         self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device, pair=cfg.data.pair,
                                     by_class=getattr(self.recipe, "batch_by_class", False))
         self.step = 0
+        self.data_seconds = 0.0          # wall time spent waiting for batches (logged as time/data_share)
         self.best: float | None = None   # best value of cfg.eval.best so far
         self._eval_ref = None            # the evaluation's Reference, built at the first evaluation
         gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
@@ -102,7 +103,9 @@ class Trainer:
                 continue
             for _ in range(phase.repeat):
                 if phase.fresh_batch or batch is None:
+                    t0 = time.perf_counter()
                     batch = next(self.batches)
+                    self.data_seconds += time.perf_counter() - t0
                 phase.fn(batch)
         for ema in self.emas.values():
             ema.update(self.step)
@@ -212,7 +215,10 @@ class Trainer:
                 if s % t.log_every == 0 or s == t.steps or timed_out:
                     now = time.perf_counter()
                     it_s = (s - last_step) / max(now - last_t, 1e-9)
-                    values = stats.flush(s, {"time/step_ms": 1000.0 / it_s, "time/it_per_s": it_s})
+                    timing = {"time/step_ms": 1000.0 / it_s, "time/it_per_s": it_s,
+                              "time/data_share": self.data_seconds / max(now - last_t, 1e-9)}
+                    self.data_seconds = 0.0
+                    values = stats.flush(s, timing)
                     last_t, last_step = now, s
                     bar.show(s, values)
                 if s % t.sample_every == 0:
