@@ -1,5 +1,6 @@
 """Discriminator rejection sampling: exact on a problem with a known density ratio, wired into sample/eval."""
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
@@ -47,3 +48,32 @@ def test_drs_sampling_of_a_run_is_seeded_and_selectable(tmp_path, capsys):
                  "--set", "sample.method=drs"]) == 2
     err = capsys.readouterr().err
     assert "sample.method=drs: needs a discriminator whose logit estimates log p_data/p_g" in err and err.count("\n") == 1
+
+
+def test_acceptance_with_the_gamma_shift_by_hand():
+    import math
+
+    from gankit.drs import acceptance
+
+    logits = torch.tensor([-3.0, -1.0, 0.0, 0.5, 2.0])
+    log_m = 0.5
+    r = torch.exp((logits - log_m).clamp(max=0.0))
+    assert torch.allclose(acceptance(logits, log_m, 0.0), r)          # γ = 0: plain DRS, min(1, e^(l - log M))
+    for gamma in (1.0, 3.0):
+        for l, p in zip(logits.tolist(), acceptance(logits, log_m, gamma).tolist()):
+            rr = min(1.0, math.exp(l - log_m))
+            f = math.log(rr) - math.log(1 - rr) - gamma if rr < 1 else math.inf   # the paper's F(x), then σ(F)
+            assert p == pytest.approx(1 / (1 + math.exp(-f)) if rr < 1 else 1.0, rel=1e-6)
+    assert (acceptance(logits, log_m, 3.0) <= acceptance(logits, log_m, 0.0)).all()
+
+
+def test_sample_method_auto_uses_drs_only_where_it_applies():
+    from gankit.config import resolve
+    from gankit.recipes import RECIPES
+
+    for sets, expected in ((["loss.name=nonsaturating"], True), (["loss.name=wasserstein"], False)):
+        cfg = resolve("ring8", overrides=sets)
+        assert cfg.sample.method == "auto"
+        from gankit.data import load
+        recipe = RECIPES.get("gan")(cfg, load(cfg.data).info, torch.device("cpu"))
+        assert recipe.rejection is expected
