@@ -27,6 +27,7 @@ from .data.images import read_image
 from .data.paired import degrade
 from .errors import GankitError
 from .images import _pil, save_grid, to_uint8, default_scale
+from .recipes import draw_samples
 from .run import LoadedRun
 
 
@@ -99,13 +100,10 @@ def translate_domains(loaded: LoadedRun, inputs: str, out: str, to: str | None =
     else:
         src = torch.cat([recipe.domain_of(part).cpu() for part in x.split(256)])
     cond = Translation(x, src, torch.full_like(src, target))
-    z = recipe.latents(len(x), generator=torch.Generator().manual_seed(seed))
-    y = torch.cat([recipe.sample(z[i:i + 256], cond[i:i + 256], ema=ema).cpu() for i in range(0, len(x), 256)])
-    back_cond = Translation(y, cond.to, cond.source)   # the outputs, translated back
-    back = torch.cat([recipe.sample(z[i:i + 256], back_cond[i:i + 256], ema=ema).cpu() for i in range(0, len(x), 256)])
+    y = torch.cat(draw_samples(recipe, len(x), seed, ema=ema, labels=cond))
     root = Path(out)
     _write(y, found, root)
-    grid, nrow = translation_grid(y[:64], back[:64], cond[:64])
+    grid, nrow = translation_grid(recipe, y[:64], cond[:64], ema=ema)
     save_grid(grid, root / "grid.png", nrow=nrow, scale=default_scale(h))
     return (f"wrote {len(found)} images translated to domain '{domains[target]}' to {root}/ and {root / 'grid.png'} "
             f"(input | output | reconstruction)")

@@ -35,6 +35,15 @@ def list_images(root: str) -> list[tuple[str, ...]]:
     return sorted(found)
 
 
+def split_folder(root: str, split: str) -> str | None:
+    """root/<split> when root holds a train/ folder (DataError if it lacks <split>/), None when it has no splits."""
+    if not os.path.isdir(os.path.join(root, "train")):
+        return None
+    if not os.path.isdir(os.path.join(root, split)):
+        raise DataError(f"data.split={split}: '{root}' has train/ but no {split}/ folder")
+    return os.path.join(root, split)
+
+
 def split_layout(root: str, split: str) -> tuple[str, dict[str, str] | None]:
     """(folder to read, {class name: sub-folder} or None for "sub-folders are the classes") for ``split``."""
     if os.path.isdir(os.path.join(root, "trainA")) and os.path.isdir(os.path.join(root, "trainB")):
@@ -43,10 +52,9 @@ def split_layout(root: str, split: str) -> tuple[str, dict[str, str] | None]:
         if missing:
             raise DataError(f"data.split={split}: '{root}' has trainA/ and trainB/ but no {' or '.join(missing)}/")
         return root, wanted
-    if os.path.isdir(os.path.join(root, "train")):
-        if not os.path.isdir(os.path.join(root, split)):
-            raise DataError(f"data.split={split}: '{root}' has train/ but no {split}/ folder")
-        return os.path.join(root, split), None
+    folder = split_folder(root, split)
+    if folder is not None:
+        return folder, None
     if split != "train":
         raise DataError(f"data.split={split}: '{root}' has no splits (a {split}/ folder, or {split}A/ and {split}B/); "
                         f"use data.split=train")

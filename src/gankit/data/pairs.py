@@ -22,16 +22,15 @@ from PIL import Image
 from ..config import DataConfig
 from ..errors import DataError
 from .base import DATASETS, TensorSource
-from .folder import IMAGE_EXTENSIONS, list_images
-from .images import _resize_crop_pil, _to_mode, is_gray, probe, read_image
+from .folder import IMAGE_EXTENSIONS, list_images, split_folder
+from .images import _reason, _resize_crop_pil, _to_mode, is_gray, probe, read_image
 
 
 def _split_dir(root: str, split: str) -> str:
     """root/<split> when root is split into train/ (and test/), else root (training data only)."""
-    if os.path.isdir(os.path.join(root, "train")):
-        if not os.path.isdir(os.path.join(root, split)):
-            raise DataError(f"data.split={split}: '{root}' has train/ but no {split}/ folder")
-        return os.path.join(root, split)
+    folder = split_folder(root, split)
+    if folder is not None:
+        return folder
     if split != "train":
         raise DataError(f"data.split={split}: '{root}' has no {split}/ folder; use data.split=train")
     return root
@@ -44,7 +43,7 @@ def _halves(path: str, size: int, channels: int) -> tuple[np.ndarray, np.ndarray
             img.load()
             img = _to_mode(img, channels)
     except Exception as e:
-        raise DataError(f"cannot read image '{path}': {' '.join(str(e).split()) or type(e).__name__}") from None
+        raise DataError(f"cannot read image '{path}': {_reason(e)}") from None
     w, h = img.size
     if w % 2:
         raise DataError(f"data.name=pairs: '{path}' is {w} px wide; an A|B image must have an even width "

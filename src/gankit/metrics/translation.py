@@ -50,7 +50,7 @@ def translation_metrics(recipe, train: dict[str, Tensor], test: dict[str, Tensor
         x, y = test["x"][src], test["y"][src]
         cond = Translation(x, y, torch.full_like(y, t))
         fake = torch.cat(draw_samples(recipe, len(x), seed, ema=ema, labels=cond))
-        back = torch.cat(draw_samples(recipe, len(x), seed, ema=ema, labels=Translation(fake, cond.to, y)))
+        back = torch.cat(draw_samples(recipe, len(x), seed, ema=ema, labels=cond.back(fake)))
         out[f"domain_acc/{name}"] = float((_predict(domain_clf, fake) == t).mean())
         out[f"cycle_l1/{name}"] = float((back - x).abs().mean())
         if content_train is not None and content_test is not None:
@@ -67,27 +67,38 @@ def translation_metrics(recipe, train: dict[str, Tensor], test: dict[str, Tensor
     return out
 
 
-def evaluate_translation(recipe, data_cfg, features: str | None = None, seed: int = 0,
-                         ema: bool = True) -> tuple[dict[str, float], list[str]]:
-    """The metrics above for a CycleGAN / StarGAN ``recipe`` trained on ``data_cfg``: on its test split
-    when the data set has one (else on the training images, said in the notes)."""
+def translation_sets(data_cfg) -> tuple:
+    """(training set, held-out set, notes) of a translation run's data: the test split when the data set
+    has one, else the training images again (said in the notes). Both held in memory."""
     from dataclasses import replace
 
     from .. import data as data_mod
     from ..errors import DataError, GankitError
-    from .evaluate import Reference, choose_extractor, reference_ident
 
     notes: list[str] = []
-    cfg = replace(data_cfg, split="train")
-    train = data_mod.load(cfg)
+    train = data_mod.load(replace(data_cfg, split="train"))
     try:
-        test = data_mod.load(replace(cfg, split="test"))
+        test = data_mod.load(replace(data_cfg, split="test"))
     except DataError:
         test = train
         notes.append("the data set has no test split: scored on training images (held-out scores need testA/testB, "
                      "test/ or a built-in split)")
     if not isinstance(train, data_mod.TensorSource) or not isinstance(test, data_mod.TensorSource):
         raise GankitError("translation metrics need a data set held in memory (under 2 GiB decoded)")
+    return train, test, notes
+
+
+def evaluate_translation(recipe, data_cfg, features: str | None = None, seed: int = 0, ema: bool = True,
+                         sets: tuple | None = None) -> tuple[dict[str, float], list[str]]:
+    """The metrics above for a CycleGAN / StarGAN ``recipe`` trained on ``data_cfg``, on ``sets``
+    (``translation_sets(data_cfg)``, loaded here when not given)."""
+    from dataclasses import replace
+
+    from .evaluate import Reference, choose_extractor, reference_ident
+
+    train, test, set_notes = sets if sets is not None else translation_sets(data_cfg)
+    notes = list(set_notes)
+    cfg = replace(data_cfg, split="train")
     tr, te = train.all(), test.all()
     ref = Reference(cfg.name, reference_ident(cfg), "images", x=tr["x"], labels=tr["y"], classes=train.info.classes,
                     data_cfg=cfg)

@@ -49,6 +49,12 @@ class Phase:
     fresh_batch: bool = True
 
 
+def normal_latents(n: int, z_dim: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+    """z ~ N(0, I), shape (n, z_dim), on ``device``; drawn on the CPU from ``generator`` when one is given
+    (so a seeded draw is the same on every device), else from the global RNG on ``device``."""
+    return torch.randn(n, z_dim, generator=generator, device="cpu" if generator else device).to(device)
+
+
 @contextmanager
 def sampling_generator(recipe, ema: bool = True, name: str = "G") -> Iterator[torch.nn.Module]:
     """The generator ``name`` to sample with — its moving average ``<name>_ema`` when asked and kept —

@@ -31,7 +31,7 @@ from ..data import DataInfo
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES, d_penalties
 from ..train.stats import report
-from . import RECIPES, Phase, sampling_generator
+from . import Phase, RECIPES, normal_latents, sampling_generator
 from .translation import ImagePool, Translation, domain_conditions, translation_grid
 
 
@@ -76,7 +76,7 @@ class CycleGAN:
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), shape (n, z_dim) (z_dim 0 by default: deterministic generators)."""
-        return torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator else self.device).to(self.device)
+        return normal_latents(n, self.z_dim, self.device, generator)
 
     def split(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """(a, b): the batch's images of domain A and of domain B."""
@@ -159,5 +159,4 @@ class CycleGAN:
 
     def grid_images(self, x: Tensor, cond: Translation) -> tuple[Tensor, int]:
         """Input | output | reconstruction (the output translated back) triples."""
-        back = self.sample(torch.zeros(len(x), self.z_dim), Translation(x, cond.to, cond.source))
-        return translation_grid(x, back, cond)
+        return translation_grid(self, x, cond)

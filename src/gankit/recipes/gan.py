@@ -9,7 +9,7 @@ from ..config import Config, uses_drs
 from ..data import DataInfo
 from ..objectives import OBJECTIVES, clip_weights_, d_penalties
 from ..train.stats import report
-from . import RECIPES, Phase, sampling_generator
+from . import Phase, RECIPES, normal_latents, sampling_generator
 
 
 @RECIPES.register("gan")
@@ -45,7 +45,7 @@ class GAN:
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), shape (n, z_dim)."""
-        return torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator else self.device).to(self.device)
+        return normal_latents(n, self.z_dim, self.device, generator)
 
     def d_step(self, batch: dict[str, Tensor]) -> None:
         real = batch["x"]

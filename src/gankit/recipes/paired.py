@@ -25,7 +25,7 @@ from ..data.paired import check_task, condition_shape
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES, d_penalties
 from ..train.stats import report
-from . import RECIPES, Phase, sampling_generator
+from . import Phase, RECIPES, normal_latents, sampling_generator
 
 
 PAIRS_PER_ROW = 4   # sample grids: input | output pairs per row
@@ -72,7 +72,7 @@ class Paired:
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), shape (n, z_dim) (z_dim may be 0: a deterministic G)."""
-        return torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator else self.device).to(self.device)
+        return normal_latents(n, self.z_dim, self.device, generator)
 
     def prepare(self, a: Tensor) -> Tensor:
         """The condition at the image size: (N, Cin, h, w) -> (N, Cin, H, W)."""

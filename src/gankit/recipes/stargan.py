@@ -24,7 +24,7 @@ from ..data import DataInfo
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES, aux_class_loss, d_penalties
 from ..train.stats import report
-from . import RECIPES, Phase, sampling_generator
+from . import Phase, RECIPES, normal_latents, sampling_generator
 from .translation import Translation, domain_conditions, translation_grid
 
 
@@ -62,7 +62,7 @@ class StarGAN:
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), shape (n, z_dim) (z_dim 0 by default: a deterministic generator)."""
-        return torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator else self.device).to(self.device)
+        return normal_latents(n, self.z_dim, self.device, generator)
 
     def translate(self, G, x: Tensor, to: Tensor, z: Tensor) -> Tensor:
         """G(x, c): the target domains ``to`` (N,) as one-hot constant channels beside x."""
@@ -141,5 +141,4 @@ class StarGAN:
 
     def grid_images(self, x: Tensor, cond: Translation) -> tuple[Tensor, int]:
         """Input | output | reconstruction (the output translated back to its source domain) triples."""
-        back = self.sample(torch.zeros(len(x), self.z_dim), Translation(x, cond.to, cond.source))
-        return translation_grid(x, back, cond)
+        return translation_grid(self, x, cond)

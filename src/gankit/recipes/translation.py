@@ -38,6 +38,10 @@ class Translation:
     def cpu(self) -> "Translation":
         return Translation(self.x.cpu(), self.source.cpu(), self.to.cpu())
 
+    def back(self, outputs: Tensor) -> "Translation":
+        """The translations ``outputs`` of these conditions, to be translated back into their source domains."""
+        return Translation(outputs, self.to, self.source)
+
 
 def domain_conditions(source, n: int, seed: int, domains: int, target=None) -> Translation:
     """n training images, domains taking turns (class-balanced batches), each with a target domain:
@@ -50,8 +54,10 @@ def domain_conditions(source, n: int, seed: int, domains: int, target=None) -> T
     return Translation(x, y, to)
 
 
-def translation_grid(x: Tensor, back: Tensor, cond: Translation) -> tuple[Tensor, int]:
-    """Input | output | reconstruction triples, TRIPLES_PER_ROW per row."""
+def translation_grid(recipe, x: Tensor, cond: Translation, ema: bool = True) -> tuple[Tensor, int]:
+    """Input | output | reconstruction triples, TRIPLES_PER_ROW per row: ``x`` are the recipe's translations
+    for ``cond``; the reconstructions translate them back (z = 0: deterministic generators)."""
+    back = recipe.sample(torch.zeros(len(x), recipe.z_dim), cond.back(x), ema=ema)
     return torch.stack([cond.x.cpu(), x.cpu(), back.cpu()], dim=1).flatten(0, 1), 3 * TRIPLES_PER_ROW
 
 

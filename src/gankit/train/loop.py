@@ -84,7 +84,7 @@ class Trainer:
         self.step = 0
         self.data_seconds = 0.0          # wall time spent waiting for batches (logged as time/data_share)
         self.best: float | None = None   # best value of cfg.eval.best so far
-        self._eval_ref = None            # the evaluation's Reference, built at the first evaluation
+        self._eval_ref = None            # the evaluation's Reference (translation recipes: its data sets), built at the first evaluation
         gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
         self.grid_z = self.recipe.latents(cfg.train.grid, generator=gen)
         # conditions of the grid's samples (None for unconditional recipes): classes, vectors, image pairs
@@ -132,9 +132,12 @@ class Trainer:
 
         e, d = self.cfg.eval, self.cfg.data
         if getattr(self.recipe, "translates", False):   # held-out images translated into every domain
-            from ..metrics.translation import evaluate_translation
+            from ..metrics.translation import evaluate_translation, translation_sets
 
-            return evaluate_translation(self.recipe, d, e.features or None, seed=self.cfg.train.seed + EVAL_SEED_OFFSET)
+            if self._eval_ref is None:   # the data sets, loaded at the first evaluation
+                self._eval_ref = translation_sets(d)
+            return evaluate_translation(self.recipe, d, e.features or None, seed=self.cfg.train.seed + EVAL_SEED_OFFSET,
+                                        sets=self._eval_ref)
         if self._eval_ref is None:
             self._eval_ref = reference_from_source(self.source, d.name, reference_ident(d), e.n, d)
         labels = self.recipe.fixed_conditions(self.source, e.n, self.cfg.train.seed + EVAL_SEED_OFFSET)
