@@ -177,10 +177,14 @@ def test_recipe_defaults_fill_unset_keys_only(tmp_path):
 
 # -------------------------------------------------------------------------------------- recipes
 
-@pytest.mark.parametrize("preset", ["digits-cyclegan", "digits-stargan"])
-def test_translation_recipes_train_and_resume_exactly(tmp_path, preset):
+@pytest.mark.parametrize("preset, extra", [("digits-cyclegan", []),   # with the semantic term
+                                           ("digits-cyclegan", ["loss.semantic=0", "loss.identity=0.5"]),   # plain CycleGAN
+                                           ("digits-stargan", [])])
+def test_translation_recipes_train_and_resume_exactly(tmp_path, preset, extra):
     straight, split = tmp_path / "a", tmp_path / "b"
     base = ["train", "--preset", preset, *FAST, "--set", "train.pool=3", "--set", "optim.decay=none"]  # steps change a decay
+    for s in extra:
+        base += ["--set", s]
     assert main(base + ["--out", str(straight), "--set", "train.steps=20"]) == 0
     assert main(base + ["--out", str(split), "--set", "train.steps=10"]) == 0
     assert main(["train", "--out", str(split), "--resume", "--set", "train.steps=20"]) == 0
@@ -191,8 +195,41 @@ def test_translation_recipes_train_and_resume_exactly(tmp_path, preset):
         assert all(torch.equal(w1[k], w2[k]) for k in w1), name
     rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(v) for r in rows for v in r.values()) and "loss/cycle" in rows[-1]
+    semantic = preset == "digits-cyclegan" and not extra   # F_A is trained and saved, the term is logged
+    weights = load_file(str(checkpoint.latest(straight / "checkpoints") / "weights.safetensors"))
+    assert any(k.startswith("F_A.") for k in weights) == semantic
+    assert ({"loss/F_A", "loss/semantic"} <= rows[-1].keys()) == semantic
     w, h = Image.open(straight / "samples" / "final.png").size
     assert w > h   # input | output | reconstruction triples, 4 per row
+
+
+def test_semantic_term_needs_content_labels_and_is_the_source_label_cross_entropy(tmp_path, capsys):
+    """loss.semantic is refused on domains without content labels; on digits-printed the term is
+    -mean log softmax(F_A(G_AB(a)))[digit of a], computed here by hand."""
+    rng = np.random.default_rng(0)
+    for folder in ("trainA", "trainB"):
+        for i in range(3):
+            _png(tmp_path / "cg" / folder / f"{i}.png", rng.integers(0, 255, (8, 8)))
+    argv = ["train", "--out", str(tmp_path / "r"), "--set", "train.recipe=cyclegan", "--set", "model.arch=unet",
+            "--set", "data.name=folder", "--set", f"data.path={tmp_path / 'cg'}", "--set", "loss.semantic=1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "loss.semantic" in err and "content labels" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+    source = load(DataConfig(name="digits-printed"))
+    batch = next(Batches(source, 4, seed=0, by_class=True))
+    assert batch["content"].shape == (8,) and batch["content"].dtype == torch.int64
+    from gankit.recipes.cyclegan import CycleGAN
+
+    cfg = resolve("digits-cyclegan", overrides=["loss.semantic=2", "model.g_width=8", "model.d_width=8"])
+    recipe = CycleGAN(cfg, source.info, torch.device("cpu"))
+    a = batch["x"][batch["y"] == 0]
+    fake_b = recipe.G_AB(a, recipe.latents(len(a)))
+    logits = recipe.F_A(fake_b).double()
+    by_hand = -np.mean([logits[i].exp().div(logits[i].exp().sum()).log()[int(d)].item()
+                        for i, d in enumerate(batch["content"][batch["y"] == 0])])
+    assert recipe.semantic(batch, fake_b).item() == pytest.approx(by_hand, rel=1e-5)
+    assert all(p.requires_grad for p in recipe.F_A.parameters())   # frozen only inside the term
 
 
 def test_translate_to_a_domain_and_eval(tmp_path, capsys):

@@ -100,6 +100,7 @@ def _default_out(name: str) -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import config as C
+    from .train import distributed
     from .train.loop import Trainer
 
     if args.resume:
@@ -127,7 +128,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(C.to_toml(cfg), end="")
         return 0
-    Trainer(cfg).run(out, resume=args.resume)
+    try:   # one process, or one of those torchrun started (train/distributed.py)
+        Trainer(cfg).run(out, resume=args.resume)
+    finally:
+        distributed.shutdown()
     return 0
 
 

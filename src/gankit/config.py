@@ -63,6 +63,7 @@ class LossConfig:
     cycle: float = 10.0           # cyclegan / stargan runs: weight of the cycle (reconstruction) L1 loss
     identity: float = 0.5         # cyclegan runs: identity loss weight, relative to loss.cycle (0 disables)
     self_reg: float = 0.0         # cyclegan runs: weight of E|G_AB(a) - a| + E|G_BA(b) - b| (SimGAN's self-regularisation)
+    semantic: float = 0.0         # cyclegan runs: weight of CyCADA's semantic consistency (a classifier of domain A's content labels)
 
 
 LR_DECAYS = ("none", "linear", "cosine")
@@ -96,6 +97,8 @@ class TrainConfig:
     device: str = "auto"          # auto, cpu, cuda, cuda:1, mps
     progress: bool = True         # show a progress bar on a terminal
     pool: int = 50                # cyclegan runs: D sees generated images from a history of this many; 0 = the newest only
+    fast: bool = False            # bf16 autocast, channels-last images, fused Adam (train/fast.py): faster, same quality (docs/BENCHMARKS.md)
+    sync_bn: bool = False         # several processes (torchrun): BatchNorm uses the global batch's statistics
     reuse_fake: bool = False      # gan recipe, d_steps 1: the G step reuses the D step's G(z) (pytorch/examples' DCGAN), one G forward fewer
 
 
@@ -320,7 +323,8 @@ def validate(cfg: Config) -> None:
     for key, v in {"train.steps": cfg.train.steps, "train.max_seconds": cfg.train.max_seconds, "model.z_dim": cfg.model.z_dim,
                    "loss.adv": cfg.loss.adv, "loss.l1": cfg.loss.l1, "loss.aux": cfg.loss.aux,
                    "loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
-                   "loss.cycle": cfg.loss.cycle, "loss.identity": cfg.loss.identity, "loss.self_reg": cfg.loss.self_reg, "train.pool": cfg.train.pool,
+                   "loss.cycle": cfg.loss.cycle, "loss.identity": cfg.loss.identity, "loss.self_reg": cfg.loss.self_reg,
+                   "loss.semantic": cfg.loss.semantic, "train.pool": cfg.train.pool,
                    "data.size": cfg.data.size, "data.workers": cfg.data.workers}.items():
         if v < 0:
             raise ConfigError(f"{key}: must be zero or positive, got {v}")

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .registry import Registry
+from .train.distributed import rows
 
 
 # ------------------------------------------------------------------------ the original GAN [001, 003]
@@ -184,7 +185,8 @@ def _input_grad_norms(D: nn.Module, x: Tensor) -> Tensor:
 
 def _interpolates(real: Tensor, fake: Tensor) -> Tensor:
     """x̂ = ε x + (1 - ε) G(z), ε ~ U[0, 1] per sample, drawn from the global torch RNG."""
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    shape = (1,) * (real.dim() - 1)
+    eps = rows(lambda m: torch.rand((m, *shape), device=real.device, dtype=real.dtype), real.shape[0])
     return eps * real.detach() + (1.0 - eps) * fake.detach()
 
 

@@ -117,10 +117,12 @@ class TensorSource(Source):
 
     def get(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """Samples at ``index`` (B,): {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
-        "c": condition vectors, "a": condition images, when the set has them}."""
+        "c": condition vectors, "a": condition images, "content": content labels, when the set has them}."""
         out = {"x": to_float(self.x[index])}
         if self.y is not None:
             out["y"] = self.y[index]
+        if self.content is not None:
+            out["content"] = self.content[index]
         if self.c is not None:
             out["c"] = self.c[index]
         if self.a is not None:

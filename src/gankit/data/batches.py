@@ -90,10 +90,26 @@ class ClassOrder:
         return torch.cat([m[o.indices(batch)] for m, o in zip(self.members, self.orders)])
 
 
+class Shard:
+    """One rank's part of every batch of ``order`` (several training processes): rows
+    rank·B/size .. (rank+1)·B/size of each batch, per class for a ``ClassOrder``. ``n`` and
+    ``batch_size`` stay the global ones, so epochs and the stream position mean the same at any world size."""
+
+    def __init__(self, order: "Order | ClassOrder", rank: int, size: int) -> None:
+        self.order, self.rank, self.size = order, rank, size
+        self.groups = len(order.orders) if isinstance(order, ClassOrder) else 1
+        self.n, self.batch_size = order.n, order.batch_size
+
+    def indices(self, batch: int) -> torch.Tensor:
+        per = self.batch_size // self.groups // self.size
+        grouped = self.order.indices(batch).view(self.groups, -1)
+        return grouped[:, self.rank * per:(self.rank + 1) * per].flatten()
+
+
 class _BatchSampler(Sampler[list[int]]):
     """Endless batch sampler for a DataLoader, starting at batch ``start``."""
 
-    def __init__(self, order: "Order | ClassOrder", start: int) -> None:
+    def __init__(self, order: "Order | ClassOrder | Shard", start: int) -> None:
         self.order, self.start = order, start
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -117,15 +133,18 @@ def _one_line(e: GankitError) -> GankitError:
 
 class Batches:
     """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
-    "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (data.pair)}.
+    "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (data.pair),
+    "content": int64 (B,) content labels of sets that have them (``TensorSource(content=...)``)}.
 
     With ``by_class``, every batch holds ``batch_size`` samples of each class, class by class (``ClassOrder``).
     The stream depends only on (source, batch_size, seed, by_class); ``state_dict()`` is the number of
-    batches drawn so far and ``load_state_dict`` jumps there without replaying.
+    batches drawn so far and ``load_state_dict`` jumps there without replaying. ``shard`` = (rank, size):
+    with several training processes, each keeps its 1/size of every global batch (``Shard``).
     """
 
     def __init__(self, source: Source, batch_size: int, seed: int,
-                 device: torch.device | str = "cpu", pair: str = "", by_class: bool = False) -> None:
+                 device: torch.device | str = "cpu", pair: str = "", by_class: bool = False,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         if not isinstance(source, (TensorSource, ToySource, StreamSource)):
             raise TypeError(f"Batches needs a TensorSource, ToySource or StreamSource, got {type(source).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -138,7 +157,10 @@ class Batches:
         self.seed = int(seed)
         self.device = torch.device(device)
         self.batches = 0  # batches drawn so far
-        self._order: Order | ClassOrder | None = None
+        self._order: Order | ClassOrder | Shard | None = None
+        self.shard = shard
+        if batch_size % shard[1]:
+            raise ConfigError(f"data.batch_size={batch_size}: must divide among the {shard[1]} training processes")
         if by_class:
             labels = None if isinstance(source, ToySource) else source.labels
             if labels is None:
@@ -147,6 +169,8 @@ class Batches:
             self._order = ClassOrder(labels, source.info.classes, batch_size, self.seed)
         elif not isinstance(source, ToySource):
             self._order = Order(len(source), batch_size, self.seed)
+        if self._order is not None and shard[1] > 1:
+            self._order = Shard(self._order, *shard)
         self._loader_iter: Any = None
 
     # ------------------------------------------------------------------------------ iteration
@@ -158,13 +182,16 @@ class Batches:
         if isinstance(self.source, ToySource):
             g = torch.Generator().manual_seed(toy_seed(self.seed, self.batches))
             batch = self.source.sample(self.batch_size, g)
+            if self.shard[1] > 1:
+                per = self.batch_size // self.shard[1]
+                batch = {k: v[self.shard[0] * per:(self.shard[0] + 1) * per] for k, v in batch.items()}
         elif isinstance(self.source, TensorSource):
             assert self._order is not None
             batch = self.source.get(self._order.indices(self.batches))
         else:
             batch = self._next_streamed()
         if self.pair:
-            g = torch.Generator().manual_seed(toy_seed(self.seed ^ PAIR_SALT, self.batches))
+            g = torch.Generator().manual_seed(toy_seed(self.seed ^ PAIR_SALT, self.batches * self.shard[1] + self.shard[0]))
             batch["a"] = degrade(batch["x"], self.pair, g)
         self.batches += 1
         if self.device.type != "cpu":

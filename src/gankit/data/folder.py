@@ -62,8 +62,9 @@ def split_layout(root: str, split: str) -> tuple[str, dict[str, str] | None]:
 
 
 def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
-                 name: str = "folder", max_bytes: int = MEMORY_LIMIT, split: str = "train") -> Source:
-    """Images under ``path`` -> uint8 TensorSource (N, C, S, S), or a StreamSource when N*C*S*S >= max_bytes.
+                 name: str = "folder", max_bytes: int | None = None, split: str = "train") -> Source:
+    """Images under ``path`` -> uint8 TensorSource (N, C, S, S), or a StreamSource when N*C*S*S >= max_bytes
+    (default: MEMORY_LIMIT).
 
     ``size`` = 0 keeps the native size, which must then be the same for every image (it may be
     non-square: evaluation takes any size; architectures say when they need a square).
@@ -107,7 +108,7 @@ def build_folder(path: str, size: int = 0, channels: int = 0, workers: int = 0,
         height = width = size
 
     source: StreamSource | TensorSource
-    if len(files) * channels * height * width >= max_bytes:
+    if len(files) * channels * height * width >= (MEMORY_LIMIT if max_bytes is None else max_bytes):
         source = StreamSource(ImageFiles(files, size, channels, labels), name=name, classes=classes,
                               workers=workers, shape=(channels, height, width))
         source.labels = None if labels is None else torch.tensor(labels, dtype=torch.int64)

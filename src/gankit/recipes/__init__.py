@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ..registry import Registry
+from ..train.distributed import rows
 
 RECIPES: Registry = Registry("recipe")
 
@@ -51,8 +52,11 @@ class Phase:
 
 def normal_latents(n: int, z_dim: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
     """z ~ N(0, I), shape (n, z_dim), on ``device``; drawn on the CPU from ``generator`` when one is given
-    (so a seeded draw is the same on every device), else from the global RNG on ``device``."""
-    return torch.randn(n, z_dim, generator=generator, device="cpu" if generator else device).to(device)
+    (so a seeded draw is the same on every device), else from the global RNG on ``device`` — with several
+    training processes, this rank's rows of a draw for the global batch (``distributed.rows``)."""
+    if generator is not None:
+        return torch.randn(n, z_dim, generator=generator).to(device)
+    return rows(lambda m: torch.randn(m, z_dim, device=device), n)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from ..config import Config
 from ..data import DataInfo
 from ..errors import ConfigError
 from ..objectives import aux_class_loss, clip_weights_, d_penalties
+from ..train.distributed import rows
 from ..train.stats import report
 from ..data.conditions import first_conditions
 from . import RECIPES, class_grid, sampling_generator
@@ -69,7 +70,7 @@ class ConditionalGAN(GAN):
         """A wrong condition for each sample: another class (uniform over the other C - 1), or the
         vector of the next sample in the batch."""
         if target.dtype == torch.int64:
-            shift = torch.randint(1, self.cond_dim, target.shape, device=target.device)
+            shift = rows(lambda m: torch.randint(1, self.cond_dim, (m,), device=target.device), len(target))
             return (target + shift) % self.cond_dim
         return target.roll(1, dims=0)
 

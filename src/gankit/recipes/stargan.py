@@ -23,6 +23,7 @@ from ..config import Config
 from ..data import DataInfo
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES, aux_class_loss, d_penalties
+from ..train.distributed import rows
 from ..train.stats import report
 from . import Phase, RECIPES, normal_latents, sampling_generator
 from .translation import Translation, domain_conditions, translation_grid
@@ -71,7 +72,7 @@ class StarGAN:
 
     def targets(self, y: Tensor) -> Tensor:
         """A target domain for each source domain y, uniform among the other domains (global RNG)."""
-        shift = torch.randint(1, len(self.domains), y.shape, device=y.device)
+        shift = rows(lambda m: torch.randint(1, len(self.domains), (m,), device=y.device), len(y))
         return (y + shift) % len(self.domains)
 
     # ------------------------------------------------------------------------------------ steps

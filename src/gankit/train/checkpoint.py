@@ -61,6 +61,12 @@ def _load_optimizer_state(name: str, opt: torch.optim.Optimizer, tensors: dict[s
         idx, field = key.split(".", 1)
         state.setdefault(int(idx), {})[field] = value
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # Per-parameter state (Adam's moments) in its parameter's memory layout, as the optimiser made it
+    # (channels-last under train.fast): the update's rounding depends on the layout, exact resume on both.
+    for p, s in opt.state.items():
+        for field, v in s.items():
+            if isinstance(v, torch.Tensor) and v.shape == p.shape and v.stride() != p.stride():
+                s[field] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
 def _rng_state() -> tuple[dict[str, torch.Tensor], dict]:

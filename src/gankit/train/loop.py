@@ -1,7 +1,8 @@
 """The one training loop, shared by every recipe.
 
 The recipe decides what a step does (its ``phases``); this loop does everything else: data, the
-schedule, EMA, checkpoints and exact resume, stats, sample grids, time and step bounds.
+schedule, EMA, checkpoints and exact resume, stats, sample grids, time and step bounds — and, when
+torchrun started several processes, data-parallel training (``distributed.py``; rank 0 writes the run).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from ..config import Config
 from ..errors import GankitError
 from ..images import default_scale, save_grid, save_points_plot
 from ..recipes import RECIPES, draw_samples
-from . import checkpoint
+from . import checkpoint, distributed, fast
 from .ema import EMA
 from .schedule import lr_factor, set_lr_
 from .stats import Collector, JsonlSink, TensorBoardSink
@@ -66,11 +67,20 @@ class Trainer:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.device = pick_device(cfg.train.device)
+        self.device = distributed.local_device(pick_device(cfg.train.device))
+        self.world = distributed.init(self.device)   # one process unless torchrun started several
+        distributed.check_batch(cfg.data.batch_size, self.world)
         self.source = data.load(cfg.data)
         self.info = self.source.info
         seed_all(cfg.train.seed)
         self.recipe = RECIPES.get(cfg.train.recipe)(cfg, self.info, self.device)
+        if cfg.train.sync_bn:
+            for net in self.recipe.nets.values():
+                distributed.sync_batchnorm(net, self.device)
+        distributed.average_gradients(self.recipe.optimizers)
+        if cfg.train.fast:
+            fast.check_device(self.device)
+            fast.prepare_(self.recipe.nets, self.recipe.optimizers)
         self.emas = attach_emas(self.recipe, cfg.train.ema)
         if cfg.eval.every:  # refuse metrics that do not fit the data before anything is written
             from ..metrics.evaluate import check_metrics
@@ -80,7 +90,8 @@ class Trainer:
                                   f"(domain_acc, content_acc, cycle_l1, fid, per target domain); leave eval.metrics empty")
             check_metrics(cfg.eval.metrics, self.info.kind, "eval.metrics")
         self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device, pair=cfg.data.pair,
-                                    by_class=getattr(self.recipe, "batch_by_class", False))
+                                    by_class=getattr(self.recipe, "batch_by_class", False),
+                                    shard=(self.world.rank, self.world.size))
         self.step = 0
         self.data_seconds = 0.0          # wall time spent waiting for batches (logged as time/data_share)
         self.best: float | None = None   # best value of cfg.eval.best so far
@@ -105,8 +116,11 @@ class Trainer:
                 if phase.fresh_batch or batch is None:
                     t0 = time.perf_counter()
                     batch = next(self.batches)
+                    if self.cfg.train.fast:
+                        batch = fast.batch_(batch)
                     self.data_seconds += time.perf_counter() - t0
-                phase.fn(batch)
+                with fast.autocast(self.device, self.cfg.train.fast):
+                    phase.fn(batch)
         for ema in self.emas.values():
             ema.update(self.step)
         self.step += 1
@@ -182,39 +196,52 @@ class Trainer:
     # ------------------------------------------------------------------------------------ the run
 
     def run(self, out: Path, resume: bool = False, log: Callable[[str], None] | None = None) -> Path:
-        """Train into run directory ``out`` until train.steps or train.max_seconds; return the last checkpoint."""
-        log = log or (lambda s: print(s, file=sys.stderr))
-        t = self.cfg.train
+        """Train into run directory ``out`` until train.steps or train.max_seconds; return the last checkpoint
+        (with several processes: only rank 0 writes, and logs)."""
+        main = self.world.main
+        if not main:
+            log = lambda s: None  # noqa: E731
+        elif log is None:
+            log = lambda s: print(s, file=sys.stderr)  # noqa: E731
         if resume:
             ckpt = self.restore(out)
             log(f"resuming {out} from {ckpt.name} (step {self.step})")
         created = not out.exists()
+        distributed.barrier()   # every rank has looked at the run directory before rank 0 writes to it
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.toml").write_text(config_mod.to_toml(self.cfg))
-            (out / "data.json").write_text(json.dumps(asdict(self.info), indent=1))
-            sinks = [JsonlSink(out / "metrics.jsonl", resume_step=self.step if resume else None),
-                     TensorBoardSink(out / "tb", resume_step=self.step if resume else None)]
+            sinks = []
+            if main:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "config.toml").write_text(config_mod.to_toml(self.cfg))
+                (out / "data.json").write_text(json.dumps(asdict(self.info), indent=1))
+                sinks = [JsonlSink(out / "metrics.jsonl", resume_step=self.step if resume else None),
+                         TensorBoardSink(out / "tb", resume_step=self.step if resume else None)]
             return self._loop(out, sinks, log)
         except BaseException:
-            if created and checkpoint.latest(out / "checkpoints") is None:
+            if main and created and checkpoint.latest(out / "checkpoints") is None:
                 shutil.rmtree(out, ignore_errors=True)  # no half-written run directory
             raise
 
     def _loop(self, out: Path, sinks: list, log: Callable[[str], None]) -> Path:
         t = self.cfg.train
-        bar = _progress(t, self.step)
+        main = self.world.main
+        bar = _progress(t, self.step, show=main)
         start = time.perf_counter()
         last_t, last_step = start, self.step
         last_ckpt = None
-        with Collector(sinks) as stats, _StopAtStepBoundary() as interrupt:
+        several = self.world.size > 1
+        with Collector(sinks, reduce=distributed.mean_over_ranks) as stats, _StopAtStepBoundary() as interrupt:
             while self.step < t.steps:
                 self.train_step()
-                if interrupt.requested:  # Ctrl-C: finish the step, keep it, let `--resume` continue
-                    log(f"interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
+                stop = distributed.any_rank(interrupt.requested) if several else interrupt.requested
+                if stop:  # Ctrl-C: finish the step, keep it, let `--resume` continue
+                    if main:
+                        log(f"interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
                     raise KeyboardInterrupt
                 s = self.step
                 timed_out = t.max_seconds > 0 and time.perf_counter() - start >= t.max_seconds
+                if several and t.max_seconds > 0:   # every rank stops at the same step
+                    timed_out = distributed.any_rank(timed_out)
                 if s % t.log_every == 0 or s == t.steps or timed_out:
                     now = time.perf_counter()
                     it_s = (s - last_step) / max(now - last_t, 1e-9)
@@ -224,11 +251,11 @@ class Trainer:
                     values = stats.flush(s, timing)
                     last_t, last_step = now, s
                     bar.show(s, values)
-                if s % t.sample_every == 0:
+                if main and s % t.sample_every == 0:   # rank 0 alone writes samples, checkpoints, evaluations
                     self.save_samples(out / "samples" / f"step_{s:07d}.png")
-                if s % t.ckpt_every == 0:
+                if main and s % t.ckpt_every == 0:
                     last_ckpt = self.save_checkpoint(out)
-                if self.cfg.eval.every and s % self.cfg.eval.every == 0:
+                if main and self.cfg.eval.every and s % self.cfg.eval.every == 0:
                     values, _ = self.evaluate()
                     for sink in sinks:
                         sink.write(s, {f"eval/{k}": v for k, v in values.items()})
@@ -237,10 +264,13 @@ class Trainer:
                     log(f"train.max_seconds={t.max_seconds:g} reached at step {s}")
                     break
         bar.close()
-        if last_ckpt is None or last_ckpt.name != checkpoint.step_name(self.step):
-            last_ckpt = self.save_checkpoint(out)
-        self.save_samples(out / "samples" / "final.png")
         self.batches.close()
+        if main:
+            if last_ckpt is None or last_ckpt.name != checkpoint.step_name(self.step):
+                last_ckpt = self.save_checkpoint(out)
+            self.save_samples(out / "samples" / "final.png")
+        distributed.barrier()   # the run is complete on disk when any rank returns
+        last_ckpt = checkpoint.latest(out / "checkpoints")
         log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {out / 'samples' / 'final.png'}")
         return last_ckpt
 
@@ -269,9 +299,10 @@ class _StopAtStepBoundary:
 class _progress:
     """A tqdm bar on a terminal; otherwise a plain line every tenth of the run."""
 
-    def __init__(self, t, initial: int) -> None:
+    def __init__(self, t, initial: int, show: bool = True) -> None:
         self.total = t.steps
-        self.tty = t.progress and sys.stderr.isatty()
+        self.quiet = not show
+        self.tty = show and t.progress and sys.stderr.isatty()
         self.bar = None
         self.next_line = initial
         if self.tty:
@@ -282,6 +313,8 @@ class _progress:
     def show(self, step: int, values: dict[str, float]) -> None:
         short = {k.split("/")[-1] if k.startswith("loss/") else k: v for k, v in values.items()
                  if k.startswith("loss/")}
+        if self.quiet:
+            return
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix({k: f"{v:.3f}" for k, v in short.items()}, refresh=False)

@@ -31,8 +31,9 @@ class Sink(Protocol):
 class Collector:
     """Accumulates reported values; ``flush(step)`` returns their means and writes them to sinks."""
 
-    def __init__(self, sinks: list[Sink] = ()) -> None:
+    def __init__(self, sinks: list[Sink] = (), reduce=None) -> None:
         self.sinks = list(sinks)
+        self.reduce = reduce   # (K,) tensor -> (K,) tensor: e.g. the mean over training processes
         self._sums: dict[str, Tensor] = {}
         self._counts: dict[str, int] = {}
 
@@ -56,8 +57,10 @@ class Collector:
         names = sorted(self._sums)
         values = {}
         if names:  # one device-to-host copy for all stats
-            stacked = torch.stack([self._sums[n].reshape(()).cpu() for n in names]).tolist()
-            values = {n: s / self._counts[n] for n, s in zip(names, stacked)}
+            stacked = torch.stack([self._sums[n].reshape(()).cpu().double() / self._counts[n] for n in names])
+            if self.reduce is not None:
+                stacked = self.reduce(stacked)
+            values = dict(zip(names, stacked.tolist()))
         values.update(extra or {})
         self._sums.clear()
         self._counts.clear()

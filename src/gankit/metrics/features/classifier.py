@@ -2,8 +2,7 @@
 MNIST, ...), cached after the first use, for the seed's classifier-based scores [§11.10] and as an
 offline feature space when no Inception weights are present.
 
-Network: three 3×3 convolutions (32, 64, 128 channels; the last two stride 2), ReLU, global average
-pooling -> 128-d features -> linear -> class logits. Trained with Adam on 80% of the set (random
+Network: ``nets.classifier.SmallCNN``. Trained with Adam on 80% of the set (random
 ±1 px shifts), tested on the other 20%; the test accuracy is stored with the weights.
 """
 from __future__ import annotations
@@ -16,39 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from ...config import DataConfig, resolve
 from ...errors import GankitError
+from ...nets.classifier import SmallCNN, shift_images
 from .. import cache
 from . import FEATURES
-
-
-class SmallCNN(nn.Module):
-    def __init__(self, channels: int, classes: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(64, 128, 3, 2, 1), nn.ReLU(),
-        )
-        self.head = nn.Linear(128, classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [-1, 1] -> (N, 128)."""
-        return self.body(x).mean((2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Random translation by -1, 0 or +1 pixels per image (border filled with the background, -1)."""
-    n = len(x)
-    dx, dy = (torch.randint(-1, 2, (n,), generator=g) for _ in range(2))
-    padded = F.pad(x, (1, 1, 1, 1), value=-1.0)
-    h, w = x.shape[-2:]
-    return torch.stack([padded[i, :, 1 + dy[i]: 1 + dy[i] + h, 1 + dx[i]: 1 + dx[i] + w] for i in range(n)])
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, classes: int, epochs: int = 30, seed: int = 0,
@@ -67,7 +39,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, classes: int, epochs: int
         order = tr[torch.randperm(cut, generator=g)]
         for i in range(0, cut, batch):
             idx = order[i:i + batch]
-            loss = F.cross_entropy(net(_shift(x[idx], g)), y[idx])
+            loss = F.cross_entropy(net(shift_images(x[idx], g)), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
