@@ -256,3 +256,23 @@ def test_fast_mode_follows_the_fp32_losses(tmp_path):
         assert a["loss/D"] == pytest.approx(b["loss/D"], abs=0.03)
         assert a["loss/G"] == pytest.approx(b["loss/G"], abs=0.03)
         assert a["loss/D"] != b["loss/D"]   # it did run in another precision
+
+
+def test_fast_mode_keeps_the_ends_of_point_networks_in_float32():
+    """Toy coordinates need more than bfloat16's 8-bit mantissa: under train.fast, G's output layer and
+    D's input layer (and those of the EMA copy) run in float32; the hidden layers in bfloat16."""
+    from gankit.config import resolve
+    from gankit.train.loop import Trainer
+
+    t = Trainer(resolve("grid25", overrides=["train.fast=true", "train.progress=false"]))
+    G, D = t.recipe.nets["G"], t.recipe.nets["D"]
+    seen = {}
+    hidden = [m for m in G.modules() if isinstance(m, torch.nn.Linear)][1]
+    hidden.register_forward_hook(lambda m, a, out: seen.update(hidden=out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x = G(torch.randn(5, 2))
+        assert x.dtype == torch.float32 and D(x).dtype == torch.float32
+        assert t.recipe.nets["G_ema"](torch.randn(5, 2)).dtype == torch.float32
+    assert seen["hidden"] == torch.bfloat16
+    t.train_step()   # and it trains
+    assert all(torch.isfinite(p).all() for p in G.parameters())

@@ -5,7 +5,10 @@
   op lists); weights, gradients and optimiser state stay float32, so no loss scaling is needed;
 * keeps image networks and batches in channels-last memory order (what oneDNN and cuDNN convolutions
   prefer);
-* uses fused Adam/AdamW (one kernel over all tensors of an optimiser instead of a loop over them).
+* uses fused Adam/AdamW (one kernel over all tensors of an optimiser instead of a loop over them);
+* for low-dimensional point data (the toy mixtures) keeps the first and the last layer of every network
+  in float32: bfloat16's 8-bit mantissa rounds a coordinate near 4 to steps of 0.016, a third of a grid25
+  mode's standard deviation, which G's output and D's input cannot afford.
 
 Statistics stay on the device until a log line (no per-step host synchronisation), as without fast.
 ``docs/BENCHMARKS.md`` shows speed and sample quality with and without it.
@@ -34,11 +37,38 @@ def autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]) -> None:
-    """Channels-last image networks and fused optimisers, in place (same parameters, same state keys)."""
+class _Float32Layer:
+    """Forward hooks that run one layer outside autocast on float32 inputs (deep copies, e.g. EMA
+    shadows, keep them: the hooks hold no reference to the module)."""
+
+    @staticmethod
+    def before(module: nn.Module, args: tuple):
+        ctx = torch.autocast(device_type=next(module.parameters()).device.type, enabled=False)
+        ctx.__enter__()
+        module._gankit_fp32 = ctx
+        return tuple(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+
+    @staticmethod
+    def after(module: nn.Module, args: tuple, output):
+        module.__dict__.pop("_gankit_fp32").__exit__(None, None, None)
+
+
+def float32_ends_(net: nn.Module) -> None:
+    """Run the first and the last Linear / convolution of ``net`` in float32 under autocast."""
+    layers = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))]
+    for layer in {id(m): m for m in layers[:1] + layers[-1:]}.values():
+        layer.register_forward_pre_hook(_Float32Layer.before)
+        layer.register_forward_hook(_Float32Layer.after, always_call=True)
+
+
+def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], points: bool = False) -> None:
+    """Channels-last image networks, float32 ends for point data, fused optimisers; in place (same
+    parameters, same state keys)."""
     for net in nets.values():
         if any(p.dim() == 4 for p in net.parameters()):
             net.to(memory_format=torch.channels_last)
+        if points and any(True for _ in net.parameters()):
+            float32_ends_(net)
     for opt in optimizers.values():
         if isinstance(opt, (torch.optim.Adam, torch.optim.AdamW)):
             for group in opt.param_groups:

@@ -80,7 +80,7 @@ class Trainer:
         distributed.average_gradients(self.recipe.optimizers)
         if cfg.train.fast:
             fast.check_device(self.device)
-            fast.prepare_(self.recipe.nets, self.recipe.optimizers)
+            fast.prepare_(self.recipe.nets, self.recipe.optimizers, points=self.info.kind == "points")
         self.emas = attach_emas(self.recipe, cfg.train.ema)
         if cfg.eval.every:  # refuse metrics that do not fit the data before anything is written
             from ..metrics.evaluate import check_metrics
