@@ -90,6 +90,12 @@ class ClassOrder:
         return torch.cat([m[o.indices(batch)] for m, o in zip(self.members, self.orders)])
 
 
+def rank_rows(n: int, rank: int, size: int) -> slice:
+    """The rows of a batch of n that rank ``rank`` of ``size`` training processes keeps."""
+    per = n // size
+    return slice(rank * per, (rank + 1) * per)
+
+
 class Shard:
     """One rank's part of every batch of ``order`` (several training processes): rows
     rank·B/size .. (rank+1)·B/size of each batch, per class for a ``ClassOrder``. ``n`` and
@@ -101,9 +107,8 @@ class Shard:
         self.n, self.batch_size = order.n, order.batch_size
 
     def indices(self, batch: int) -> torch.Tensor:
-        per = self.batch_size // self.groups // self.size
         grouped = self.order.indices(batch).view(self.groups, -1)
-        return grouped[:, self.rank * per:(self.rank + 1) * per].flatten()
+        return grouped[:, rank_rows(grouped.shape[1], self.rank, self.size)].flatten()
 
 
 class _BatchSampler(Sampler[list[int]]):
@@ -183,8 +188,8 @@ class Batches:
             g = torch.Generator().manual_seed(toy_seed(self.seed, self.batches))
             batch = self.source.sample(self.batch_size, g)
             if self.shard[1] > 1:
-                per = self.batch_size // self.shard[1]
-                batch = {k: v[self.shard[0] * per:(self.shard[0] + 1) * per] for k, v in batch.items()}
+                rows = rank_rows(self.batch_size, *self.shard)
+                batch = {k: v[rows] for k, v in batch.items()}
         elif isinstance(self.source, TensorSource):
             assert self._order is not None
             batch = self.source.get(self._order.indices(self.batches))

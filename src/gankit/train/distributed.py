@@ -5,7 +5,7 @@
 group (NCCL on CUDA, gloo on CPU). The run is then the one-process run of the same config, split:
 
 * data: every rank walks the same global batch stream (``data.Batches``, a function of (seed, batches
-  drawn)) and keeps its 1/N of each batch (``shard``), so the stream position in a checkpoint means the
+  drawn)) and keeps its 1/N of each batch (``Batches(shard=...)``), so the stream position in a checkpoint means the
   same thing at any world size — a run resumes with more or fewer processes;
 * randomness: ranks start from the same seed (identical initial weights) and draw per-sample noise for
   the whole global batch, keeping their rows (``rows``), so their RNGs stay in step;
@@ -48,10 +48,6 @@ class World:
 _world = World()
 
 
-def world() -> World:
-    return _world
-
-
 def launched() -> bool:
     """Whether torchrun (or another launcher using its environment variables) started several processes."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -90,13 +86,6 @@ def check_batch(batch_size: int, w: World | None = None) -> None:
     if batch_size % w.size:
         raise ConfigError(f"data.batch_size={batch_size}: the global batch must divide among the {w.size} "
                           f"processes; use a multiple of {w.size}")
-
-
-def shard(n: int, w: World | None = None) -> slice:
-    """The rows of a global batch of n that this rank trains on."""
-    w = w or _world
-    per = n // w.size
-    return slice(w.rank * per, (w.rank + 1) * per)
 
 
 def rows(draw, n: int) -> Tensor:

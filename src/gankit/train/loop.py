@@ -229,18 +229,16 @@ class Trainer:
         start = time.perf_counter()
         last_t, last_step = start, self.step
         last_ckpt = None
-        several = self.world.size > 1
         with Collector(sinks, reduce=distributed.mean_over_ranks) as stats, _StopAtStepBoundary() as interrupt:
             while self.step < t.steps:
                 self.train_step()
-                stop = distributed.any_rank(interrupt.requested) if several else interrupt.requested
-                if stop:  # Ctrl-C: finish the step, keep it, let `--resume` continue
+                if distributed.any_rank(interrupt.requested):  # Ctrl-C: finish the step, keep it, let `--resume` continue
                     if main:
                         log(f"interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
                     raise KeyboardInterrupt
                 s = self.step
                 timed_out = t.max_seconds > 0 and time.perf_counter() - start >= t.max_seconds
-                if several and t.max_seconds > 0:   # every rank stops at the same step
+                if t.max_seconds > 0:   # every rank stops at the same step
                     timed_out = distributed.any_rank(timed_out)
                 if s % t.log_every == 0 or s == t.steps or timed_out:
                     now = time.perf_counter()
@@ -270,7 +268,8 @@ class Trainer:
                 last_ckpt = self.save_checkpoint(out)
             self.save_samples(out / "samples" / "final.png")
         distributed.barrier()   # the run is complete on disk when any rank returns
-        last_ckpt = checkpoint.latest(out / "checkpoints")
+        if not main:
+            last_ckpt = checkpoint.latest(out / "checkpoints")
         log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {out / 'samples' / 'final.png'}")
         return last_ckpt
 
@@ -311,10 +310,10 @@ class _progress:
             self.bar = tqdm(total=t.steps, initial=initial, unit="step", dynamic_ncols=True)
 
     def show(self, step: int, values: dict[str, float]) -> None:
-        short = {k.split("/")[-1] if k.startswith("loss/") else k: v for k, v in values.items()
-                 if k.startswith("loss/")}
         if self.quiet:
             return
+        short = {k.split("/")[-1] if k.startswith("loss/") else k: v for k, v in values.items()
+                 if k.startswith("loss/")}
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix({k: f"{v:.3f}" for k, v in short.items()}, refresh=False)
