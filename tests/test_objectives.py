@@ -188,3 +188,19 @@ def test_lipschitz_penalty_is_one_sided():
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[1.2, 1.6]]))        # slope 2: (2 - 1)² = 1
     assert O.lipschitz_penalty(D, torch.randn(6, 2), torch.randn(6, 2)).item() == pytest.approx(1.0, rel=1e-6)
+
+
+def test_information_maximisation_against_scipy_entropies():
+    """Mean entropy of the predictions minus the entropy of their mean, by scipy.stats.entropy; and its
+    bounds: -log K for confident, balanced predictions, 0 when every input gets the same prediction."""
+    from scipy.stats import entropy
+    from scipy.special import softmax
+
+    logits = np.random.default_rng(0).normal(scale=2.0, size=(7, 5))
+    p = softmax(logits, axis=1)
+    expected = np.mean([entropy(row) for row in p]) - entropy(p.mean(0))
+    assert O.information_maximisation(torch.from_numpy(logits)).item() == pytest.approx(expected, rel=1e-6)
+    confident = torch.eye(5) * 60.0
+    assert O.information_maximisation(confident).item() == pytest.approx(-math.log(5), abs=1e-6)
+    assert O.information_maximisation(torch.zeros(4, 5)).item() == pytest.approx(0.0, abs=1e-7)
+    assert O.information_maximisation(torch.tensor([[9.0, 0, 0, 0, 0]] * 3)).item() == pytest.approx(0.0, abs=1e-6)

@@ -245,6 +245,26 @@ def test_fast_mode_is_bf16_channels_last_fused_and_resumes_exactly(tmp_path):
         assert all(torch.equal(w1[k], w2[k]) for k in w1) and all(torch.equal(s1[k], s2[k]) for k in s1)
 
 
+def test_default_optimisers_are_foreach_and_bitwise_the_per_tensor_loop():
+    """Without train.fast the loop switches every Adam to its foreach implementation (PyTorch's CPU
+    default is the per-tensor loop): the same arithmetic, so the same weights to the last bit."""
+    from gankit.config import resolve
+    from gankit.train.loop import Trainer
+
+    runs = []
+    for foreach in (True, False):
+        t = Trainer(resolve("digits", overrides=["model.arch=dcgan", "model.g_width=8", "model.d_width=8"]))
+        assert all(g["foreach"] for o in t.recipe.optimizers.values() for g in o.param_groups)
+        if not foreach:
+            for o in t.recipe.optimizers.values():
+                for g in o.param_groups:
+                    g["foreach"] = False
+        for _ in range(4):
+            t.train_step()
+        runs.append({k: v.detach().clone() for k, v in t.recipe.G.state_dict().items()})
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
 def test_fast_mode_follows_the_fp32_losses(tmp_path):
     """bf16 autocast changes the rounding, not the computation: the first logged losses of the digits
     MLP GAN agree with fp32 to a few hundredths."""

@@ -180,7 +180,8 @@ def test_recipe_defaults_fill_unset_keys_only(tmp_path):
 @pytest.mark.parametrize("preset, extra", [("digits-cyclegan", []),   # with the semantic term
                                            ("digits-cyclegan", ["loss.semantic=0", "loss.identity=0.5"]),   # plain CycleGAN
                                            ("digits-stargan", [])])
-def test_translation_recipes_train_and_resume_exactly(tmp_path, preset, extra):
+def test_translation_recipes_train_and_resume_exactly(tmp_path, monkeypatch, preset, extra):
+    monkeypatch.setattr("gankit.recipes.cyclegan.IM_START", 7)   # the F_B phase (loss.semantic_im) from step 7 on
     straight, split = tmp_path / "a", tmp_path / "b"
     base = ["train", "--preset", preset, *FAST, "--set", "train.pool=3", "--set", "optim.decay=none"]  # steps change a decay
     for s in extra:
@@ -199,6 +200,7 @@ def test_translation_recipes_train_and_resume_exactly(tmp_path, preset, extra):
     weights = load_file(str(checkpoint.latest(straight / "checkpoints") / "weights.safetensors"))
     assert any(k.startswith("F_A.") for k in weights) == semantic
     assert ({"loss/F_A", "loss/semantic"} <= rows[-1].keys()) == semantic
+    assert ("loss/F_A_im" in rows[-1]) == semantic and "loss/F_A_im" not in rows[0]   # rows at steps 5, 10, ...
     w, h = Image.open(straight / "samples" / "final.png").size
     assert w > h   # input | output | reconstruction triples, 4 per row
 

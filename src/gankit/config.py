@@ -64,6 +64,7 @@ class LossConfig:
     identity: float = 0.5         # cyclegan runs: identity loss weight, relative to loss.cycle (0 disables)
     self_reg: float = 0.0         # cyclegan runs: weight of E|G_AB(a) - a| + E|G_BA(b) - b| (SimGAN's self-regularisation)
     semantic: float = 0.0         # cyclegan runs: weight of CyCADA's semantic consistency (a classifier of domain A's content labels)
+    semantic_im: float = 0.0      # cyclegan runs, with loss.semantic > 0: weight of information maximisation on domain B's images for F_A (so it reads B's content too)
 
 
 LR_DECAYS = ("none", "linear", "cosine")
@@ -324,7 +325,7 @@ def validate(cfg: Config) -> None:
                    "loss.adv": cfg.loss.adv, "loss.l1": cfg.loss.l1, "loss.aux": cfg.loss.aux,
                    "loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
                    "loss.cycle": cfg.loss.cycle, "loss.identity": cfg.loss.identity, "loss.self_reg": cfg.loss.self_reg,
-                   "loss.semantic": cfg.loss.semantic, "train.pool": cfg.train.pool,
+                   "loss.semantic": cfg.loss.semantic, "loss.semantic_im": cfg.loss.semantic_im, "train.pool": cfg.train.pool,
                    "data.size": cfg.data.size, "data.workers": cfg.data.workers}.items():
         if v < 0:
             raise ConfigError(f"{key}: must be zero or positive, got {v}")

@@ -248,6 +248,17 @@ def aux_class_loss(logits: Tensor, target: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
 
 
+def information_maximisation(logits: Tensor) -> Tensor:
+    """Information maximisation on unlabelled inputs (Krause et al. 2010; SHOT, Liang et al. 2020), to
+    minimise: the mean entropy of each prediction (be confident on every input) minus the entropy of the
+    mean prediction (use every class). logits (N, K); natural log; from -log K (confident, every class
+    equally often) to 0 (every input given the same prediction)."""
+    p = logits.float().softmax(1)
+    log_p = logits.float().log_softmax(1)
+    mean = p.mean(0)
+    return -(p * log_p).sum(1).mean() + (mean * mean.clamp_min(1e-12).log()).sum()
+
+
 @torch.no_grad()
 def clip_weights_(D: nn.Module, c: float) -> None:
     """WGAN weight clipping [§11.7]: every parameter of D clamped to [-c, c] in place."""

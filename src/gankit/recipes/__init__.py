@@ -37,10 +37,11 @@ RECIPES: Registry = Registry("recipe")
 @dataclass(frozen=True)
 class Phase:
     """One kind of update in the schedule. At generator step s the loop runs ``fn`` ``repeat`` times if
-    s % every == 0; each run gets a new batch when ``fresh_batch``, else the last one drawn.
+    s >= start and s % every == 0; each run gets a new batch when ``fresh_batch``, else the last one drawn.
 
     Examples: k discriminator steps per generator step is Phase("D", d_step, repeat=k); lazy R1 every
-    16 steps is Phase("R1", r1_step, every=16); TTUR is two optimisers, not a phase.
+    16 steps is Phase("R1", r1_step, every=16); a term that needs a trained network first is
+    Phase("F_B", f_b_step, start=500); TTUR is two optimisers, not a phase.
     """
 
     name: str
@@ -48,6 +49,7 @@ class Phase:
     repeat: int = 1
     every: int = 1
     fresh_batch: bool = True
+    start: int = 0
 
 
 def normal_latents(n: int, z_dim: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:

@@ -81,6 +81,8 @@ class Trainer:
         if cfg.train.fast:
             fast.check_device(self.device)
             fast.prepare_(self.recipe.nets, self.recipe.optimizers, points=self.info.kind == "points")
+        else:
+            fast.foreach_(self.recipe.optimizers)
         self.emas = attach_emas(self.recipe, cfg.train.ema)
         if cfg.eval.every:  # refuse metrics that do not fit the data before anything is written
             from ..metrics.evaluate import check_metrics
@@ -110,7 +112,7 @@ class Trainer:
             set_lr_(self.recipe.optimizers, lr_factor(self.step, self.cfg.train.steps, o.decay, o.decay_start))
         batch = None
         for phase in self.recipe.phases:
-            if self.step % phase.every:
+            if self.step < phase.start or self.step % phase.every:
                 continue
             for _ in range(phase.repeat):
                 if phase.fresh_batch or batch is None:
