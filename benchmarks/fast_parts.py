@@ -28,7 +28,8 @@ def make(preset, sets, fused, bf16, cl):
             with fast.autocast(t.device, bf16):
                 phase.fn(batch)
     return step
-for preset, sets, label in (("digits", DC, "DCGAN 32x32x3 b64"), ("grid25", ["data.batch_size=256"], "toy b256"), ("digits", [], "digits MLP b64")):
+for preset, sets, label in (("digits", DC, "DCGAN 32x32x3 b64"), ("grid25", ["data.batch_size=256"], "toy b256"),
+                             ("grid25", ["data.batch_size=1024"], "toy b1024"), ("digits", [], "digits MLP b64")):
     cases = {"fp32": (False, False, False), "fp32+fused": (True, False, False), "fp32+fused+CL": (True, False, True), "bf16+fused": (True, True, False), "bf16+fused+CL": (True, True, True)}
     steps = {k: make(preset, sets, *v) for k, v in cases.items()}
     for s in steps.values():

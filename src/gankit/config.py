@@ -98,7 +98,7 @@ class TrainConfig:
     device: str = "auto"          # auto, cpu, cuda, cuda:1, mps
     progress: bool = True         # show a progress bar on a terminal
     pool: int = 50                # cyclegan runs: D sees generated images from a history of this many; 0 = the newest only
-    fast: bool = False            # bf16 autocast, channels-last images, fused Adam (train/fast.py): faster on conv nets and large batches; quality compared in docs/BENCHMARKS.md
+    fast: bool = False            # bf16 autocast where it pays (conv nets; MLPs at batch >= 512), channels-last images, fused Adam (train/fast.py); speed and quality in docs/BENCHMARKS.md
     sync_bn: bool = False         # several processes (torchrun): BatchNorm uses the global batch's statistics
     reuse_fake: bool = False      # gan recipe, d_steps 1: the G step reuses the D step's G(z) (pytorch/examples' DCGAN), one G forward fewer
 

@@ -78,9 +78,10 @@ class Trainer:
             for net in self.recipe.nets.values():
                 distributed.sync_batchnorm(net, self.device)
         distributed.average_gradients(self.recipe.optimizers)
+        self.bf16 = cfg.train.fast and fast.bf16_pays(self.recipe.nets, cfg.data.batch_size)   # autocast each phase
         if cfg.train.fast:
             fast.check_device(self.device)
-            fast.prepare_(self.recipe.nets, self.recipe.optimizers, points=self.info.kind == "points")
+            fast.prepare_(self.recipe.nets, self.recipe.optimizers, points=self.bf16 and self.info.kind == "points")
         else:
             fast.foreach_(self.recipe.optimizers)
         self.emas = attach_emas(self.recipe, cfg.train.ema)
@@ -121,7 +122,7 @@ class Trainer:
                     if self.cfg.train.fast:
                         batch = fast.batch_(batch)
                     self.data_seconds += time.perf_counter() - t0
-                with fast.autocast(self.device, self.cfg.train.fast):
+                with fast.autocast(self.device, self.bf16):
                     phase.fn(batch)
         for ema in self.emas.values():
             ema.update(self.step)
