@@ -9,7 +9,7 @@ any plausible b; the cycle must bring each image back:
         + λ_cyc · λ_id · (E|G_AB(b) - b| + E|G_BA(a) - a|)                      (loss.identity, 0.5)
         + λ_reg · (E|G_AB(a) - a| + E|G_BA(b) - b|)                              (loss.self_reg, 0)
         + λ_sem · CE(F_A(G_AB(a)), y_a)                                           (loss.semantic, 0)
-                                        (F_A: CE on real a + λ_im · IM on real b,   loss.semantic_im, 0)
+                    (F_A learns CE on real a, and λ_im · IM on real b: loss.semantic_im, 0)
 
 and each D minimises its objective on real images vs images from a history pool (``train.pool``, 50) of
 the generator's outputs. Defaults as the paper: LSGAN, Adam(2e-4, β1 = 0.5) — one optimiser over both
@@ -29,10 +29,11 @@ mapped back: F_A can. CyCADA also asks G_BA(b) to keep the label F_A reads on b;
 ``digits-printed`` that term did not help (F_A reads printed digits poorly), so it is left out.
 
 A handwriting classifier reads printed digits poorly, and G_AB can satisfy it with the wrong printed
-digit. ``loss.semantic_im`` adds information maximisation on the unlabelled B images to F_A's loss
-(Krause et al. 2010; SHOT, Liang et al. 2020): confident predictions on each B image, every class used
-across the batch. The B images' cluster structure then carries A's labels across: on digits-printed
-F_A's accuracy on held-out printed digits goes from 60-72% to 87-93% (docs/BENCHMARKS.md). No label of
+digit. ``loss.semantic_im`` adds an F_A update on the unlabelled B images (``F_B`` phase, from step
+IM_START) that minimises information maximisation (Krause et al. 2010; SHOT, Liang et al. 2020):
+confident predictions on each B image, every class used across the batch. The B images' cluster
+structure then carries A's labels across: on digits-printed F_A reads held-out printed digits at 84-92%
+instead of 56-63% (``benchmarks/semantic_classifier.py``, docs/BENCHMARKS.md). No label of
 domain B is used, so the independent classifiers of ``metrics/translation.py`` (fitted on real B
 images and their labels) still judge the result.
 """

@@ -5,7 +5,8 @@
   op lists); weights, gradients and optimiser state stay float32, so no loss scaling is needed — where
   bf16 pays (``bf16_pays``): runs with convolutional networks, and fully-connected ones at batches of
   BF16_MIN_BATCH or more. Below that a fully-connected step is bound by per-operator overhead, which the
-  casts only add to (measured: 0.9x the fused-Adam fp32 step at batch 64-256, 1.8x at 1,024);
+  casts only add to (``benchmarks/fast_parts.py``: bf16 made the fused-Adam MLP step 0.90-0.96x as fast
+  at batch 64-256, 1.9x at 1,024);
 * keeps image networks and batches in channels-last memory order (what oneDNN and cuDNN convolutions
   prefer);
 * uses fused Adam/AdamW (one kernel over all tensors of an optimiser instead of a loop over them);
