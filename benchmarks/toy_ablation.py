@@ -31,7 +31,7 @@ from gankit.run import open_run
 from gankit.metrics.toy import pacgan_modes
 
 
-def run_one(preset: str, sets: list[str], seed: int, root: Path, gammas: list[float]) -> dict:
+def run_one(preset: str, sets: list[str], seed: int, root: Path, dist, gammas: list[float]) -> dict:
     out = root / f"{preset}-{seed}-{abs(hash(tuple(sets)))}"
     cmd = [sys.executable, "-m", "gankit", "train", "--preset", preset, "--out", str(out), "--seed", str(seed),
            "--set", "train.progress=false"]
@@ -40,7 +40,6 @@ def run_one(preset: str, sets: list[str], seed: int, root: Path, gammas: list[fl
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    dist = load(resolve(preset).data).distribution
     scores = {"wall": wall}
     for sampler in SAMPLERS:
         npy = out / f"s-{sampler}.npy"
@@ -68,15 +67,15 @@ def main() -> None:
     dist = load(resolve(a.preset).data).distribution   # the data itself, scored the same way: the ceiling
     real = [pacgan_modes(dist.sample(2500, torch.Generator().manual_seed(s))[0].numpy(), dist.means.numpy(), dist.std)
             for s in a.seeds]
-    print(f"| {a.preset} | real data (2,500 samples) | — | — | "
-          + " | ".join(f"{statistics.median(r[k] for r in real) * (100 if k == 'high_quality' else 1):.{p}f}"
-                       for k, p in (("modes", 0), ("high_quality", 1), ("reverse_kl", 3))) + " | — |", flush=True)
+    med = {k: statistics.median(r[k] for r in real) for k in ("modes", "high_quality", "reverse_kl")}
+    print(f"| {a.preset} | real data (2,500 samples) | — | — | {med['modes']:.0f} | {100 * med['high_quality']:.1f}% | "
+          f"{med['reverse_kl']:.3f} | — |", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for v in a.variant:
             name, _, spec = v.partition("=")
             sets = [s for s in spec.split(";") if s]
-            res = [run_one(a.preset, sets, s, Path(tmp), a.gammas) for s in a.seeds]
+            res = [run_one(a.preset, sets, s, Path(tmp), dist, a.gammas) for s in a.seeds]
             rows.append((name, res))
             wall = statistics.median(r["wall"] for r in res)
             for sampler in samplers:

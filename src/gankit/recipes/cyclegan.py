@@ -59,6 +59,12 @@ from .translation import ImagePool, Translation, domain_conditions, translation_
 IM_START = 500   # loss.semantic_im starts once F_A knows A's labels; from step 0 it fixes B's clusters to arbitrary classes
 
 
+def augment(x: Tensor) -> Tensor:
+    """What F_A learns from: real images moved by up to a pixel, plus Gaussian noise of σ = 0.2."""
+    x = shift_images(x)
+    return x + 0.2 * torch.randn_like(x)
+
+
 @RECIPES.register("cyclegan")
 class CycleGAN:
     """G_AB, G_BA, D_A, D_B; adversarial + cycle + identity losses."""
@@ -127,8 +133,7 @@ class CycleGAN:
         """F_A learns the content labels of the batch's real A images, shifted and noised (loss.semantic > 0)."""
         assert self.F_A is not None
         a, content = batch["x"][batch["y"] == 0], batch["content"][batch["y"] == 0]
-        a = shift_images(a)
-        loss = F.cross_entropy(self.F_A(a + 0.2 * torch.randn_like(a)), content)
+        loss = F.cross_entropy(self.F_A(augment(a)), content)
         report("loss/F_A", loss)
         opt = self.optimizers["F"]
         opt.zero_grad(set_to_none=True)
@@ -139,8 +144,7 @@ class CycleGAN:
         """F_A reads the batch's real B images (shifted and noised) confidently and uses every class across
         them: information maximisation, weighted loss.semantic_im; from step IM_START on."""
         assert self.F_A is not None
-        b = shift_images(batch["x"][batch["y"] == 1])
-        loss = self.loss.semantic_im * information_maximisation(self.F_A(b + 0.2 * torch.randn_like(b)))
+        loss = self.loss.semantic_im * information_maximisation(self.F_A(augment(batch["x"][batch["y"] == 1])))
         report("loss/F_A_im", loss)
         opt = self.optimizers["F"]
         opt.zero_grad(set_to_none=True)

@@ -69,7 +69,7 @@ class _Float32Layer:
 
 def float32_ends_(net: nn.Module) -> None:
     """Run the first and the last Linear / convolution of ``net`` in float32 under autocast."""
-    layers = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))]
+    layers = [m for m in net.modules() if isinstance(m, (nn.Linear, *CONVOLUTIONS))]
     for layer in {id(m): m for m in layers[:1] + layers[-1:]}.values():
         layer.register_forward_pre_hook(_Float32Layer.before)
         layer.register_forward_hook(_Float32Layer.after, always_call=True)
