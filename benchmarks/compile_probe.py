@@ -1,4 +1,4 @@
-"""Does torch.compile speed up the fast step? gankit's fast + reuse_fake step, with and without
+"""Does torch.compile speed up the fast step? gankit's fast step, with and without
 ``nn.Module.compile()`` on G and D, against the plain fp32 loop, interleaved in one process.
 
     python benchmarks/compile_probe.py [--cases 0 1 2 3]
@@ -19,8 +19,7 @@ from speed_vs_plain import CASES, PlainLoop, real_data
 def probe(case: int, steps: int = 20, rounds: int = 3) -> None:
     name, preset, sets, batch = CASES[case]
     cfg = resolve(preset, overrides=sets + [f"data.batch_size={batch}", "train.ema=0", "train.progress=false",
-                                            "optim.decay=none", "sample.method=direct", "train.fast=true",
-                                            "train.reuse_fake=true"])
+                                            "optim.decay=none", "sample.method=direct", "train.fast=true"])
     eager, compiled = Trainer(cfg), Trainer(cfg)
     for net in ("G", "D"):
         compiled.recipe.nets[net].compile()

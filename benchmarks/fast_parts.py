@@ -1,23 +1,36 @@
 """Which part of train.fast helps where: fp32, + fused Adam, + channels-last, + bf16 autocast.
 
-    python benchmarks/fast_parts.py
+    python benchmarks/fast_parts.py [--ops-only]
 
-Each variant is gankit's training step (recipe phases on gankit's batches, train.reuse_fake on, EMA off)
+First two operator timings behind fast's layout rules (LeakyReLU's backward with its gradient in the
+saved tensor's channels-last layout or in NCHW; a transposed convolution of a 1x1 input as PyTorch's
+layer and as fast's matrix product, bf16 autocast), then the training-step variants below.
+
+Each variant is gankit's training step (recipe phases on gankit's batches, EMA off)
 with parts of ``gankit.train.fast`` switched on one by one, 3 warm-up steps, then 3 interleaved rounds
 of 15 steps; prints steps/s of fp32 and each variant's speed relative to it (median over rounds).
 """
-import time, torch, statistics
+import statistics
+import sys
+import time
+
+import torch
+
 from gankit.config import resolve
 from gankit.train.loop import Trainer
 from gankit.train import fast
 DC = ["model.arch=dcgan", "model.z_dim=100", "model.g_width=64", "model.d_width=64", "data.size=32",
       "data.channels=3", "data.batch_size=64"]
-COMMON = ["train.ema=0", "train.progress=false", "optim.decay=none", "sample.method=direct", "train.reuse_fake=true"]
+COMMON = ["train.ema=0", "train.progress=false", "optim.decay=none", "sample.method=direct"]
 def make(preset, sets, fused, bf16, cl):
     t = Trainer(resolve(preset, overrides=sets + COMMON))
     if fused:
         fast.prepare_({}, t.recipe.optimizers)
-    if cl:
+    if cl == "layout only":   # nets in channels-last order, without fast's gradient-layout and 1x1 rules
+        for net in t.recipe.nets.values():
+            if any(p.dim() == 4 for p in net.parameters()):
+                net.to(memory_format=torch.channels_last)
+    elif cl:
         fast.prepare_(t.recipe.nets, {})
     def step():
         batch = None
@@ -28,9 +41,44 @@ def make(preset, sets, fused, bf16, cl):
             with fast.autocast(t.device, bf16):
                 phase.fn(batch)
     return step
+def timed(f, n: int = 50) -> float:
+    """Median microseconds of f() over 5 rounds of n calls, after 3 warm-up calls."""
+    for _ in range(3):
+        f()
+    rounds = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f()
+        rounds.append((time.perf_counter() - t0) / n * 1e6)
+    return statistics.median(rounds)
+
+
+def layout_ops() -> None:
+    x = torch.randn(64, 64, 16, 16).bfloat16().contiguous(memory_format=torch.channels_last)
+    for name, fmt in (("channels-last", torch.channels_last), ("NCHW", torch.contiguous_format)):
+        g = torch.randn(64, 64, 16, 16).bfloat16().contiguous(memory_format=fmt)
+        us = timed(lambda: torch.ops.aten.leaky_relu_backward(g, x, 0.2, True))
+        print(f"LeakyReLU backward, bf16 (64, 64, 16, 16) channels-last, gradient {name}: {us:.0f} us")
+    layer = torch.nn.ConvTranspose2d(100, 512, 4, bias=False).to(memory_format=torch.channels_last)
+    z = torch.randn(64, 100, 1, 1)
+    flop = 2 * 64 * 100 * 512 * 16
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for name, f in (("ConvTranspose2d", lambda: layer(z)),
+                        ("train.fast's matrix product", lambda: fast._conv_transpose_of_a_point(layer, z))):
+            us = timed(f)
+            print(f"ConvTranspose2d(100, 512, 4) of a 1x1 input, batch 64, bf16, {name}: {us:.0f} us = "
+                  f"{flop / us / 1e3:.0f} GFLOP/s")
+
+
+layout_ops()
+if "--ops-only" in sys.argv:
+    sys.exit()
 for preset, sets, label in (("digits", DC, "DCGAN 32x32x3 b64"), ("grid25", ["data.batch_size=256"], "toy b256"),
                              ("grid25", ["data.batch_size=1024"], "toy b1024"), ("digits", [], "digits MLP b64")):
-    cases = {"fp32": (False, False, False), "fp32+fused": (True, False, False), "fp32+fused+CL": (True, False, True), "bf16+fused": (True, True, False), "bf16+fused+CL": (True, True, True)}
+    cases = {"fp32": (False, False, False), "fp32+fused": (True, False, False), "fp32+fused+CL": (True, False, True),
+             "bf16+fused": (True, True, False), "bf16+fused+CL layout only": (True, True, "layout only"),
+             "bf16+fused+CL": (True, True, True)}
     steps = {k: make(preset, sets, *v) for k, v in cases.items()}
     for s in steps.values():
         for _ in range(3): s()

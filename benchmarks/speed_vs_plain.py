@@ -1,6 +1,6 @@
 """gankit's trainer against a plain hand-written PyTorch loop, side by side in one process.
 
-    python benchmarks/speed_vs_plain.py [--steps 40] [--rounds 5] [--threads N] [--set train.reuse_fake=true]
+    python benchmarks/speed_vs_plain.py [--steps 40] [--rounds 5] [--threads N] [--cases 0 1 ...] [--set train.fast=true]
 
 The same networks (built by gankit.nets from the same config, same initial weights), the same Adam
 settings and the same in-memory data, trained for ``rounds`` x ``steps`` generator steps each,
@@ -8,15 +8,15 @@ interleaved round by round (gankit, plain, gankit, plain, ...) so both see the s
 
 * gankit: ``Trainer.train_step`` as ``gankit train`` runs it — phases, the step-derived learning-rate
   schedule, stats reported into a Collector and flushed to a metrics.jsonl every ``train.log_every``
-  steps, batches from ``Batches`` — with EMA off (``train.ema=0``; the plain loop has none). By default
-  gankit's G step draws new latents (the textbook algorithm, one more G forward than the plain loop);
-  ``--set train.reuse_fake=true`` reuses the D step's G(z) as the plain loop does.
+  steps, batches from ``Batches`` — with EMA off (``train.ema=0``; the plain loop has none). Like the
+  plain loop, gankit's G step trains on the D step's G(z) (``train.reuse_fake``, the default);
+  ``--set train.reuse_fake=false`` draws new latents for it (one more G forward).
 * plain: the loop of pytorch/examples ``dcgan/main.py`` — one D step on a real batch (label 1) and on
   G(z).detach() (label 0), then one G step on the *same* G(z) (label 1), BCE-with-logits, batches drawn
   by random indexing of the in-memory tensor (a faster data path than the example's DataLoader).
 
 Cases: DCGAN on 28x28x1 and 32x32x3 images (scikit-learn's digits resized; the image content does not
-change the cost) at batch 64 and 256, and the 2-D toy MLP GAN (grid25 preset) at batch 256 and 1024.
+change the cost) at batch 64 and 256, and the 2-D toy MLP GAN (grid25 preset's networks) at batch 256 and 1024.
 Prints one markdown row per case: img/s of each and the ratio gankit / plain (median over rounds).
 """
 import argparse
@@ -34,13 +34,14 @@ from gankit.train.loop import Trainer
 from gankit.train.stats import Collector, JsonlSink
 
 DCGAN = ["model.arch=dcgan", "model.z_dim=100", "model.g_width=64", "model.d_width=64"]   # pytorch/examples: nz 100, ngf = ndf = 64
+TOY = ["train.reuse_fake=true"]   # the library's default (the grid25 preset pins a fresh z for its sample quality)
 CASES = [
     ("DCGAN 28x28x1", "digits", DCGAN + ["data.size=28", "data.channels=1"], 64),
     ("DCGAN 28x28x1", "digits", DCGAN + ["data.size=28", "data.channels=1"], 256),
     ("DCGAN 32x32x3", "digits", DCGAN + ["data.size=32", "data.channels=3"], 64),
     ("DCGAN 32x32x3", "digits", DCGAN + ["data.size=32", "data.channels=3"], 256),
-    ("toy MLP (grid25)", "grid25", [], 256),
-    ("toy MLP (grid25)", "grid25", [], 1024),
+    ("toy MLP (grid25)", "grid25", TOY, 256),
+    ("toy MLP (grid25)", "grid25", TOY, 1024),
 ]
 
 
@@ -104,13 +105,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     ap.add_argument("--set", action="append", default=[], help="extra table.key=value for gankit's side, e.g. "
                                                                 "train.reuse_fake=true")
+    ap.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))), help="which of CASES (0-5)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.rounds} rounds x {a.steps} steps")
     print("| case | batch | gankit img/s | plain img/s | gankit / plain |")
     print("|---|---|---|---|---|")
-    for name, preset, sets, batch in CASES:
+    for name, preset, sets, batch in (CASES[c] for c in a.cases):
         cfg = resolve(preset, overrides=sets + [f"data.batch_size={batch}", "train.ema=0", "train.progress=false",
                                                 "optim.decay=none", "sample.method=direct"] + a.set)
         ours, theirs = time_rounds(cfg, a.steps, a.rounds)

@@ -51,7 +51,6 @@ def test_config_file_then_set(tmp_path):
     (dict(overrides=["train.ema=1.5"]), "train.ema: must be in [0, 1)"),
     (dict(overrides=["optim.betas_d=0.5"]), "optim.betas_d: expected two numbers"),
     (dict(overrides=["model.d_norm=instance"]), "model.d_norm: unknown normalisation 'instance'; valid: batch, layer, none"),
-    (dict(overrides=["train.reuse_fake=true", "train.d_steps=2"]), "train.reuse_fake: only for the gan recipe with train.d_steps=1"),
     (dict(overrides=["data.split=val"]), "data.split: unknown split 'val'; valid: train, test"),
     (dict(config_file="/nonexistent/x.toml"), "--config /nonexistent/x.toml: cannot read"),
 ])

@@ -81,7 +81,7 @@ def test_max_seconds_stops_and_checkpoints(tmp_path):
     ("grid25", ["loss.name=minimax", "loss.clip=0.05", "train.ema=0", "optim.decay=none"]),  # steps change the decay
     ("digits-cond", ["loss.mismatch=0.5", "loss.aux=1"]),                     # mismatched labels draw from the RNG
     ("digits-cond", ["model.arch=dcgan", "model.cond_g=cbn", "model.cond_d=concat"]),
-    ("digits", ["train.reuse_fake=true"]),                                     # one G forward per step
+    ("digits", ["train.reuse_fake=false"]),                                    # a fresh z for the G step
 ])
 def test_resume_is_bitwise_exact(tmp_path, preset, sets):
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -190,20 +190,24 @@ def test_lr_decay_is_applied_and_resume_mid_decay_is_exact(tmp_path):
 
 
 def test_reuse_fake_takes_one_generator_forward_per_step(tmp_path):
-    """train.reuse_fake: the G step trains on the very batch the D step judged (pytorch/examples' DCGAN)."""
+    """train.reuse_fake (the default): the G step trains on the very samples the last D step judged
+    (pytorch/examples' DCGAN) — k D steps take k G forwards, the G step none; reuse_fake=false gives the
+    G step a fresh z. The same for the conditional recipe, whose G step keeps the D step's conditions."""
     from gankit.config import resolve
     from gankit.train.loop import Trainer
 
-    calls = {"n": 0}
-    for reuse, forwards in ((False, 2), (True, 1)):
-        t = Trainer(resolve("digits", overrides=[f"train.reuse_fake={str(reuse).lower()}", "train.ema=0"]))
-        hook = t.recipe.G.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
-        calls["n"] = 0
-        for _ in range(3):
-            t.train_step()
-        hook.remove()
-        assert calls["n"] == 3 * forwards
-        assert t.recipe._fake is None   # nothing kept across steps (checkpoints stay exact)
+    for preset, d_steps in (("digits", 1), ("digits", 3), ("digits-cond", 2)):
+        for reuse, forwards in ((False, d_steps + 1), (True, d_steps)):
+            t = Trainer(resolve(preset, overrides=[f"train.reuse_fake={str(reuse).lower()}", "train.ema=0",
+                                                   f"train.d_steps={d_steps}"]))
+            graphs = []   # per G forward: did it record a graph
+            hook = t.recipe.G.register_forward_hook(lambda m, a, out: graphs.append(out.requires_grad))
+            for _ in range(3):
+                t.train_step()
+            hook.remove()
+            assert len(graphs) == 3 * forwards, (preset, d_steps, reuse)
+            assert graphs.count(True) == 3   # one G forward with a graph per step: the G step's samples
+            assert t.recipe._fake is None and t.recipe._d_calls == 0   # nothing kept across steps (exact resume)
 
 
 def test_evaluating_during_training_does_not_change_the_training(tmp_path):
@@ -311,3 +315,54 @@ def test_fast_mode_keeps_the_ends_of_point_networks_in_float32():
     assert seen["hidden"] == torch.bfloat16
     t.train_step()   # and it trains
     assert all(torch.isfinite(p).all() for p in G.parameters())
+
+
+def test_fast_mode_keeps_one_memory_layout_through_the_backward():
+    """train.fast on a DCGAN: every element-wise backward (activations, BatchNorm) gets its gradient in the
+    channels-last layout of its saved tensors (oneDNN's convolution backward and the flatten before D's head
+    hand them back in NCHW; mixing the two layouts took TensorIterator's slow path)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from gankit.config import resolve
+    from gankit.train.loop import Trainer
+
+    seen = []
+
+    class Layouts(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.split(".")[0] in ("leaky_relu_backward", "threshold_backward", "native_batch_norm_backward"):
+                seen.append([a.is_contiguous(memory_format=torch.channels_last)
+                             for a in args if isinstance(a, torch.Tensor) and a.dim() == 4 and a.shape[1] > 1])
+            return func(*args, **(kwargs or {}))
+
+    t = Trainer(resolve("digits", overrides=["model.arch=dcgan", "model.g_width=8", "model.d_width=8",
+                                             "train.fast=true", "train.ema=0"]))
+    t.train_step()
+    with Layouts():
+        t.train_step()
+    assert len(seen) >= 5 and all(all(layouts) and len(layouts) == 2 for layouts in seen), seen
+
+
+def test_fast_mode_computes_a_transposed_convolution_of_a_1x1_input_as_a_matrix_product():
+    """A DCGAN generator's first layer, ConvTranspose2d(z, C, k) on a 1x1 input, is a matrix product under
+    train.fast (oneDNN's bf16 transposed convolution of a point was ~25 GFLOP/s): the same outputs and
+    gradients as PyTorch's layer, channels-last; other inputs go to PyTorch's layer."""
+    import copy
+
+    from gankit.train import fast
+
+    torch.manual_seed(0)
+    for bias in (False, True):
+        ours = torch.nn.ConvTranspose2d(6, 5, 4, bias=bias)
+        ref = copy.deepcopy(ours)
+        fast.prepare_({"G": torch.nn.Sequential(ours)}, {})
+        for x in (torch.randn(3, 6, 1, 1), torch.randn(3, 6, 2, 2)):
+            y, y_ref = ours(x), ref(x)
+            assert y.shape == y_ref.shape and y.is_contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+            y.square().sum().backward()
+            y_ref.square().sum().backward()
+            torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-5, atol=1e-6)
+            ours.zero_grad()
+            ref.zero_grad()
+        assert copy.deepcopy(ours).forward.__self__ is not ours   # an EMA copy computes with its own weights

@@ -100,7 +100,7 @@ class TrainConfig:
     pool: int = 50                # cyclegan runs: D sees generated images from a history of this many; 0 = the newest only
     fast: bool = False            # bf16 autocast where it pays (conv nets; MLPs at batch >= 512), channels-last images, fused Adam (train/fast.py); speed and quality in docs/BENCHMARKS.md
     sync_bn: bool = False         # several processes (torchrun): BatchNorm uses the global batch's statistics
-    reuse_fake: bool = False      # gan recipe, d_steps 1: the G step reuses the D step's G(z) (pytorch/examples' DCGAN), one G forward fewer
+    reuse_fake: bool = True       # gan, cgan: the G step trains on the last D step's G(z) (as pytorch/examples' DCGAN: one G forward fewer); false: a fresh z
 
 
 SAMPLERS = ("direct", "drs", "auto")
@@ -356,9 +356,6 @@ def validate(cfg: Config) -> None:
     if cfg.sample.method == "drs" and not drs_applies(cfg):
         raise ConfigError(f"sample.method=drs: needs a discriminator whose logit estimates log p_data/p_g — the gan "
                           f"recipe with loss.name minimax or nonsaturating (got recipe {cfg.train.recipe}, loss {cfg.loss.name})")
-    if cfg.train.reuse_fake and (cfg.train.recipe != "gan" or cfg.train.d_steps != 1):
-        raise ConfigError(f"train.reuse_fake: only for the gan recipe with train.d_steps=1 (got recipe "
-                          f"{cfg.train.recipe}, d_steps {cfg.train.d_steps})")
     if cfg.optim.decay not in LR_DECAYS:
         raise ConfigError(f"optim.decay: unknown schedule '{cfg.optim.decay}'; valid: {', '.join(LR_DECAYS)}")
     if not 0.0 <= cfg.optim.decay_start < 1.0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..config import DataConfig
 from .base import DATASETS, DataInfo, Distribution, Source, StreamSource, TensorSource, ToySource
-from .batches import Batches
+from .batches import Batches, check_shardable
 
 from . import digits, domains, folder, pairs, toy, vision  # noqa: E402,F401  (register the loaders)
 
@@ -27,5 +27,5 @@ def load(cfg: DataConfig) -> Source:
     return source
 
 
-__all__ = ["DATASETS", "Batches", "DataInfo", "Distribution", "Source", "StreamSource", "TensorSource",
+__all__ = ["DATASETS", "Batches", "check_shardable", "DataInfo", "Distribution", "Source", "StreamSource", "TensorSource",
            "ToySource", "load"]

@@ -136,6 +136,13 @@ def _one_line(e: GankitError) -> GankitError:
     return type(e)(last)
 
 
+def check_shardable(batch_size: int, processes: int) -> None:
+    """The global batch must split evenly among the training processes (torchrun)."""
+    if batch_size % processes:
+        raise ConfigError(f"data.batch_size={batch_size}: the global batch must divide among the {processes} "
+                          f"processes; use a multiple of {processes}")
+
+
 class Batches:
     """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
     "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (data.pair),
@@ -164,8 +171,7 @@ class Batches:
         self.batches = 0  # batches drawn so far
         self._order: Order | ClassOrder | Shard | None = None
         self.shard = shard
-        if batch_size % shard[1]:
-            raise ConfigError(f"data.batch_size={batch_size}: must divide among the {shard[1]} training processes")
+        check_shardable(batch_size, shard[1])
         if by_class:
             labels = None if isinstance(source, ToySource) else source.labels
             if labels is None:

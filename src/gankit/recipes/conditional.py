@@ -96,8 +96,7 @@ class ConditionalGAN(GAN):
     def d_step(self, batch: dict[str, Tensor]) -> None:
         real, t = batch["x"], self.target(batch)
         c = self.condition(t)
-        with torch.no_grad():
-            fake = self.G(self.latents(real.shape[0]), c)
+        fake = self.fake_for_d(lambda: self.G(self.latents(real.shape[0]), c))
         aux = self.loss.aux > 0
         if aux:
             (real_logits, real_aux), (fake_logits, fake_aux) = self.D(real, c, with_aux=True), self.D(fake, c, with_aux=True)
@@ -127,7 +126,7 @@ class ConditionalGAN(GAN):
     def g_step(self, batch: dict[str, Tensor]) -> None:
         t = self.target(batch)
         c = self.condition(t)
-        fake = self.G(self.latents(c.shape[0]), c)
+        fake = self.fake_for_g(lambda: self.G(self.latents(c.shape[0]), c))   # the D step's c: the same batch
         self.D.requires_grad_(False)
         if self.loss.aux > 0:
             logits, aux_logits = self.D(fake, c, with_aux=True)

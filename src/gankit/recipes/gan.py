@@ -1,6 +1,8 @@
 """The unconditional GAN of seed 001: k discriminator steps, then one generator step."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
 
@@ -36,8 +38,10 @@ class GAN:
         self.ema_targets = ["G"]
         self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps),
                        Phase("G", self.g_step, fresh_batch=False)]
-        self.reuse_fake = cfg.train.reuse_fake   # the G step takes the D step's G(z), graph kept (pytorch/examples)
-        self._fake: Tensor | None = None
+        self.reuse_fake = cfg.train.reuse_fake   # the G step takes the last D step's G(z), graph kept (pytorch/examples)
+        self.d_steps = cfg.train.d_steps
+        self._fake: Tensor | None = None   # that G(z), from the last D step to the G step of one training step
+        self._d_calls = 0                  # D steps since the last G step
 
     def build_nets(self, cfg: Config, info: DataInfo):
         """(G, D) for this recipe."""
@@ -47,14 +51,25 @@ class GAN:
         """z ~ N(0, I), shape (n, z_dim)."""
         return normal_latents(n, self.z_dim, self.device, generator)
 
+    def fake_for_d(self, generate: Callable[[], Tensor]) -> Tensor:
+        """``generate()`` (G's samples) for a D step, detached. With train.reuse_fake the last D step of a
+        training step runs it with its graph and keeps it for the G step (``fake_for_g``): G is the same
+        network in both, so the G step needs no forward of its own; the other D steps run it without a graph."""
+        self._d_calls += 1
+        if self.reuse_fake and self._d_calls == self.d_steps:
+            self._fake = generate()
+            return self._fake.detach()
+        with torch.no_grad():
+            return generate()
+
+    def fake_for_g(self, generate: Callable[[], Tensor]) -> Tensor:
+        """The G step's samples: those the last D step kept, else ``generate()`` (a fresh z)."""
+        fake, self._fake, self._d_calls = self._fake, None, 0
+        return generate() if fake is None else fake
+
     def d_step(self, batch: dict[str, Tensor]) -> None:
         real = batch["x"]
-        if self.reuse_fake:   # one G forward per step: kept with its graph for the G step
-            self._fake = self.G(self.latents(real.shape[0]))
-            fake = self._fake.detach()
-        else:
-            with torch.no_grad():
-                fake = self.G(self.latents(real.shape[0]))
+        fake = self.fake_for_d(lambda: self.G(self.latents(real.shape[0])))
         real_logits, fake_logits = self.D(real), self.D(fake)
         loss = self.objective.d_loss(real_logits, fake_logits)
         report("loss/D", loss)
@@ -69,9 +84,7 @@ class GAN:
             clip_weights_(self.D, self.loss.clip)
 
     def g_step(self, batch: dict[str, Tensor]) -> None:
-        fake, self._fake = self._fake, None
-        if fake is None:
-            fake = self.G(self.latents(batch["x"].shape[0]))
+        fake = self.fake_for_g(lambda: self.G(self.latents(batch["x"].shape[0])))
         self.D.requires_grad_(False)  # no D gradients are needed for the generator's update
         loss = self.objective.g_loss(self.D(fake))
         self.D.requires_grad_(True)

@@ -28,7 +28,6 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -79,13 +78,6 @@ def local_device(device: torch.device) -> torch.device:
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return device
-
-
-def check_batch(batch_size: int, w: World | None = None) -> None:
-    w = w or _world
-    if batch_size % w.size:
-        raise ConfigError(f"data.batch_size={batch_size}: the global batch must divide among the {w.size} "
-                          f"processes; use a multiple of {w.size}")
 
 
 def rows(draw, n: int) -> Tensor:

@@ -8,7 +8,10 @@
   casts only add to (``benchmarks/fast_parts.py``: bf16 made the fused-Adam MLP step 0.90-0.96x as fast
   at batch 64-256, 1.9x at 1,024);
 * keeps image networks and batches in channels-last memory order (what oneDNN and cuDNN convolutions
-  prefer);
+  prefer), gradients included: the backward of a convolution or a flatten hands its input gradient back in
+  NCHW order on CPUs, so it is laid out again before the element-wise backwards below it mix the two;
+* computes a transposed convolution of a 1x1 input (a DCGAN generator's first layer) as the matrix
+  product it is;
 * uses fused Adam/AdamW (one kernel over all tensors of an optimiser instead of a loop over them);
 * for low-dimensional point data (the toy mixtures) keeps the first and the last layer of every network
   in float32: bfloat16's 8-bit mantissa rounds a coordinate near 4 to steps of 0.016, a third of a grid25
@@ -20,6 +23,7 @@ Statistics stay on the device until a log line (no per-step host synchronisation
 from __future__ import annotations
 
 import contextlib
+import types
 
 import torch
 from torch import nn
@@ -75,12 +79,50 @@ def float32_ends_(net: nn.Module) -> None:
         layer.register_forward_hook(_Float32Layer.after, always_call=True)
 
 
+def _channels_last_grad(grad: torch.Tensor) -> torch.Tensor:
+    return grad.contiguous(memory_format=torch.channels_last)
+
+
+def _input_grad_channels_last(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook of convolutions and flattens in channels-last nets: the gradient that comes back out
+    of the module is laid out channels-last like its input. Without it it comes back in NCHW order (oneDNN's
+    convolution backward on CPU returns grad_input in NCHW; a flatten's view backward does too), and every
+    element-wise backward below it (LeakyReLU, ReLU, BatchNorm) then mixes the two layouts and takes
+    TensorIterator's strided slow path — LeakyReLU's backward ran 19x slower (``benchmarks/fast_parts.py``)."""
+    x = args[0] if args else None
+    if (isinstance(x, torch.Tensor) and x.requires_grad and x.dim() == 4 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)):
+        x.register_hook(_channels_last_grad)
+
+
+def _conv_transpose_of_a_point(self: nn.ConvTranspose2d, x: torch.Tensor, output_size=None) -> torch.Tensor:
+    """ConvTranspose2d.forward, computed as the matrix product it is when the input is 1x1 (a DCGAN
+    generator's first layer: z -> (C, k, k)) — the same arithmetic, but oneDNN's bf16 transposed
+    convolution of a 1x1 input ran at 47 GFLOP/s, the product at 301 (benchmarks/fast_parts.py). The
+    weight is channels-last, (C_in, k, k, C_out) in memory, so the product needs no copy and comes out
+    channels-last."""
+    geometry = (self.stride, self.padding, self.output_padding, self.dilation, self.groups)
+    plain = geometry == ((1, 1), (0, 0), (0, 0), (1, 1), 1)
+    if not (plain and output_size is None and x.dim() == 4 and x.shape[-2:] == (1, 1)):
+        return nn.ConvTranspose2d.forward(self, x, output_size)
+    c_in, c_out, kh, kw = self.weight.shape
+    y = (x.reshape(x.shape[0], c_in) @ self.weight.permute(0, 2, 3, 1).reshape(c_in, kh * kw * c_out))
+    y = y.view(x.shape[0], kh, kw, c_out).permute(0, 3, 1, 2)
+    return y if self.bias is None else y + self.bias.view(1, c_out, 1, 1)
+
+
 def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], points: bool = False) -> None:
-    """Channels-last image networks, fused optimisers, and (``points``: bf16 point data) float32 ends;
-    in place (same parameters, same state keys)."""
+    """Channels-last image networks (their input gradients too; a 1x1-input transposed convolution as a
+    matrix product), fused optimisers, and (``points``: bf16 point data) float32 ends; in place (same
+    parameters, same state keys)."""
     for net in nets.values():
         if any(p.dim() == 4 for p in net.parameters()):
             net.to(memory_format=torch.channels_last)
+            for m in net.modules():
+                if isinstance(m, (nn.Flatten, *CONVOLUTIONS)):
+                    m.register_forward_pre_hook(_input_grad_channels_last)
+                if type(m) is nn.ConvTranspose2d:
+                    m.forward = types.MethodType(_conv_transpose_of_a_point, m)
         if points and any(True for _ in net.parameters()):
             float32_ends_(net)
     for opt in optimizers.values():

@@ -69,7 +69,7 @@ class Trainer:
         self.cfg = cfg
         self.device = distributed.local_device(pick_device(cfg.train.device))
         self.world = distributed.init(self.device)   # one process unless torchrun started several
-        distributed.check_batch(cfg.data.batch_size, self.world)
+        data.check_shardable(cfg.data.batch_size, self.world.size)   # before loading any data
         self.source = data.load(cfg.data)
         self.info = self.source.info
         seed_all(cfg.train.seed)
