@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     ap.add_argument("--set", action="append", default=[], help="extra table.key=value for gankit's side, e.g. "
-                                                                "train.reuse_fake=true")
+                                                                "train.reuse_fake=false")
     ap.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))), help="which of CASES (0-5)")
     a = ap.parse_args()
     if a.threads:

@@ -39,9 +39,7 @@ class GAN:
         self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps),
                        Phase("G", self.g_step, fresh_batch=False)]
         self.reuse_fake = cfg.train.reuse_fake   # the G step takes the last D step's G(z), graph kept (pytorch/examples)
-        self.d_steps = cfg.train.d_steps
         self._fake: Tensor | None = None   # that G(z), from the last D step to the G step of one training step
-        self._d_calls = 0                  # D steps since the last G step
 
     def build_nets(self, cfg: Config, info: DataInfo):
         """(G, D) for this recipe."""
@@ -52,19 +50,18 @@ class GAN:
         return normal_latents(n, self.z_dim, self.device, generator)
 
     def fake_for_d(self, generate: Callable[[], Tensor]) -> Tensor:
-        """``generate()`` (G's samples) for a D step, detached. With train.reuse_fake the last D step of a
-        training step runs it with its graph and keeps it for the G step (``fake_for_g``): G is the same
-        network in both, so the G step needs no forward of its own; the other D steps run it without a graph."""
-        self._d_calls += 1
-        if self.reuse_fake and self._d_calls == self.d_steps:
-            self._fake = generate()
-            return self._fake.detach()
-        with torch.no_grad():
-            return generate()
+        """``generate()`` (G's samples) for a D step, detached. With train.reuse_fake every D step runs it
+        with its graph and keeps it (replacing the previous D step's) for the G step (``fake_for_g``): G has
+        not changed since the last D step, so the G step needs no forward of its own."""
+        if not self.reuse_fake:
+            with torch.no_grad():
+                return generate()
+        self._fake = generate()
+        return self._fake.detach()
 
     def fake_for_g(self, generate: Callable[[], Tensor]) -> Tensor:
         """The G step's samples: those the last D step kept, else ``generate()`` (a fresh z)."""
-        fake, self._fake, self._d_calls = self._fake, None, 0
+        fake, self._fake = self._fake, None
         return generate() if fake is None else fake
 
     def d_step(self, batch: dict[str, Tensor]) -> None:

@@ -29,7 +29,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 
-
 @dataclass(frozen=True)
 class World:
     """This process's place among the training processes."""

@@ -108,7 +108,7 @@ def _conv_transpose_of_a_point(self: nn.ConvTranspose2d, x: torch.Tensor, output
     c_in, c_out, kh, kw = self.weight.shape
     y = (x.reshape(x.shape[0], c_in) @ self.weight.permute(0, 2, 3, 1).reshape(c_in, kh * kw * c_out))
     y = y.view(x.shape[0], kh, kw, c_out).permute(0, 3, 1, 2)
-    return y if self.bias is None else y + self.bias.view(1, c_out, 1, 1)
+    return y if self.bias is None else y + self.bias.to(y.dtype).view(1, c_out, 1, 1)   # bf16 under autocast, as the layer
 
 
 def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], points: bool = False) -> None:
