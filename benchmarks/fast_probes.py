@@ -1,0 +1,110 @@
+"""Ideas for a faster ``train.fast`` step that were measured and not adopted, against the fast step itself.
+
+    python benchmarks/fast_probes.py [--cases 0 2] [--probes ends_fp32 fpmath compile]
+
+For each case of ``speed_vs_plain.py`` (0-3: the DCGANs) and each probe: two fast Trainers built from the
+same config — one as shipped, one changed by the probe — and the plain fp32 loop, interleaved round by
+round in one process (3 warm-up steps each, then 4 rounds of 15 steps); prints img/s of each and both
+ratios to the plain loop. Probes:
+
+* ``ends_fp32``: D's first convolution and G's last one run outside autocast, in float32 (the layers with
+  1 or 3 image channels, which bf16's blocked kernels pad);
+* ``fpmath``: no autocast; float32 tensors with oneDNN computing convolutions and matmuls in bf16 itself
+  (``torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"``, set around the step only);
+* ``compile``: ``nn.Module.compile()`` on G and D, without fast's gradient-layout hooks (they break the
+  graph; inductor picks its own layouts).
+"""
+import argparse
+import statistics
+import time
+
+import torch
+
+from gankit.config import resolve
+from gankit.train import fast
+from gankit.train.loop import Trainer
+from speed_vs_plain import CASES, PlainLoop, real_data
+
+
+class _Float32:
+    """Forward hooks running one layer outside autocast on float32 inputs."""
+
+    @staticmethod
+    def before(module, args):
+        module._probe_ctx = torch.autocast("cpu", enabled=False)
+        module._probe_ctx.__enter__()
+        return tuple(a.float() for a in args)
+
+    @staticmethod
+    def after(module, args, out):
+        module.__dict__.pop("_probe_ctx").__exit__(None, None, None)
+
+
+def ends_fp32(t: Trainer) -> None:
+    for net, pick in ((t.recipe.D, 0), (t.recipe.G, -1)):
+        layer = [m for m in net.modules() if isinstance(m, fast.CONVOLUTIONS)][pick]
+        layer.register_forward_pre_hook(_Float32.before)
+        layer.register_forward_hook(_Float32.after)
+
+
+def fpmath(t: Trainer) -> None:
+    t.bf16 = False
+    step = t.train_step
+
+    def wrapped():
+        torch.backends.mkldnn.conv.fp32_precision = torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+        try:
+            step()
+        finally:
+            torch.backends.mkldnn.conv.fp32_precision = torch.backends.mkldnn.matmul.fp32_precision = "none"
+    t.train_step = wrapped
+
+
+def compiled(t: Trainer) -> None:
+    for name in ("G", "D"):
+        net = t.recipe.nets[name]
+        for m in net.modules():
+            m._forward_pre_hooks.clear()   # fast's gradient-layout hooks (the only pre-hooks of these nets)
+        net.compile()
+
+
+PROBES = {"ends_fp32": ends_fp32, "fpmath": fpmath, "compile": compiled}
+
+
+def probe(case: int, name: str, steps: int = 15, rounds: int = 4) -> None:
+    label, preset, sets, batch = CASES[case]
+    cfg = resolve(preset, overrides=sets + [f"data.batch_size={batch}", "train.ema=0", "train.progress=false",
+                                            "optim.decay=none", "sample.method=direct", "train.fast=true"])
+    shipped, changed = Trainer(cfg), Trainer(cfg)
+    PROBES[name](changed)
+    plain = PlainLoop(cfg, real_data(shipped), cfg.train.seed)
+    loops = {"fast": shipped.train_step, name: changed.train_step, "plain": plain.step}
+    for step in loops.values():
+        for _ in range(3):
+            step()
+    res = {k: [] for k in loops}
+    for _ in range(rounds):
+        for key, step in loops.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            res[key].append(steps * batch / (time.perf_counter() - t0))
+    m = {k: statistics.median(v) for k, v in res.items()}
+    print(f"| {label} | {batch} | {name} | {m['fast']:.0f} | {m[name]:.0f} | {m['plain']:.0f} | "
+          f"{m['fast'] / m['plain']:.2f}× | {m[name] / m['plain']:.2f}× |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, nargs="+", default=[0, 2])
+    ap.add_argument("--probes", nargs="+", default=list(PROBES), choices=list(PROBES))
+    a = ap.parse_args()
+    print("| case | batch | probe | fast img/s | probe img/s | plain img/s | fast / plain | probe / plain |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in a.cases:
+        for p in a.probes:
+            probe(c, p)
+
+
+if __name__ == "__main__":
+    main()
