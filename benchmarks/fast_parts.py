@@ -28,8 +28,7 @@ def make(preset, sets, fused, bf16, cl):
         fast.prepare_({}, t.recipe.optimizers)
     if cl == "layout only":   # nets in channels-last order, without fast's gradient-layout and 1x1 rules
         for net in t.recipe.nets.values():
-            if any(p.dim() == 4 for p in net.parameters()):
-                net.to(memory_format=torch.channels_last)
+            fast.channels_last_(net)
     elif cl:
         fast.prepare_(t.recipe.nets, {})
     def step():

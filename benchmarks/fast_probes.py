@@ -26,25 +26,11 @@ from gankit.train.loop import Trainer
 from speed_vs_plain import CASES, PlainLoop, real_data
 
 
-class _Float32:
-    """Forward hooks running one layer outside autocast on float32 inputs."""
-
-    @staticmethod
-    def before(module, args):
-        module._probe_ctx = torch.autocast("cpu", enabled=False)
-        module._probe_ctx.__enter__()
-        return tuple(a.float() for a in args)
-
-    @staticmethod
-    def after(module, args, out):
-        module.__dict__.pop("_probe_ctx").__exit__(None, None, None)
-
-
 def ends_fp32(t: Trainer) -> None:
     for net, pick in ((t.recipe.D, 0), (t.recipe.G, -1)):
         layer = [m for m in net.modules() if isinstance(m, fast.CONVOLUTIONS)][pick]
-        layer.register_forward_pre_hook(_Float32.before)
-        layer.register_forward_hook(_Float32.after)
+        layer.register_forward_pre_hook(fast._Float32Layer.before)   # the hooks fast uses for point data's ends
+        layer.register_forward_hook(fast._Float32Layer.after, always_call=True)
 
 
 def fpmath(t: Trainer) -> None:

@@ -111,13 +111,20 @@ def _conv_transpose_of_a_point(self: nn.ConvTranspose2d, x: torch.Tensor, output
     return y if self.bias is None else y + self.bias.to(y.dtype).view(1, c_out, 1, 1)   # bf16 under autocast, as the layer
 
 
+def channels_last_(net: nn.Module) -> bool:
+    """An image network (one with 4-D weights) to channels-last memory order, in place; whether it was one."""
+    image = any(p.dim() == 4 for p in net.parameters())
+    if image:
+        net.to(memory_format=torch.channels_last)
+    return image
+
+
 def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], points: bool = False) -> None:
     """Channels-last image networks (their input gradients too; a 1x1-input transposed convolution as a
     matrix product), fused optimisers, and (``points``: bf16 point data) float32 ends; in place (same
     parameters, same state keys)."""
     for net in nets.values():
-        if any(p.dim() == 4 for p in net.parameters()):
-            net.to(memory_format=torch.channels_last)
+        if channels_last_(net):
             for m in net.modules():
                 if isinstance(m, (nn.Flatten, *CONVOLUTIONS)):
                     m.register_forward_pre_hook(_input_grad_channels_last)
