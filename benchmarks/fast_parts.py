@@ -2,9 +2,10 @@
 
     python benchmarks/fast_parts.py [--ops-only]
 
-First two operator timings behind fast's layout rules (LeakyReLU's backward with its gradient in the
-saved tensor's channels-last layout or in NCHW; a transposed convolution of a 1x1 input as PyTorch's
-layer and as fast's matrix product, bf16 autocast), then the training-step variants below.
+First the operator timings behind fast's rules (LeakyReLU's backward with its gradient in the saved
+tensor's channels-last layout or in NCHW; a transposed convolution of a 1x1 input as PyTorch's layer and
+as fast's matrix product; a convolution's bf16 weight gradient by PyTorch and by fast's im2col matrix
+products, with the forward for scale), then the training-step variants below.
 
 Each variant is gankit's training step (recipe phases on gankit's batches, EMA off)
 with parts of ``gankit.train.fast`` switched on one by one, 3 warm-up steps, then 3 interleaved rounds
@@ -68,6 +69,19 @@ def layout_ops() -> None:
             us = timed(f)
             print(f"ConvTranspose2d(100, 512, 4) of a 1x1 input, batch 64, bf16, {name}: {us:.0f} us = "
                   f"{flop / us / 1e3:.0f} GFLOP/s")
+    cl = torch.channels_last
+    for c_in, c_out, size, batch in ((64, 128, 16, 64), (128, 256, 8, 64), (64, 128, 14, 256), (128, 256, 8, 256),
+                                      (64, 128, 32, 64), (128, 256, 64, 4)):   # the last two: maps fast leaves to PyTorch
+        x = torch.randn(batch, c_in, size, size).bfloat16().contiguous(memory_format=cl)
+        w = torch.randn(c_out, c_in, 4, 4).bfloat16().contiguous(memory_format=cl)
+        g = torch.randn(batch, c_out, size // 2, size // 2).bfloat16().contiguous(memory_format=cl)
+        flop = 2 * g.numel() * c_in * 16
+        us = {"forward": timed(lambda: torch.nn.functional.conv2d(x, w, None, 2, 1)),
+              "PyTorch's weight gradient": timed(lambda: torch.ops.aten.convolution_backward(
+                  g, x, w, None, (2, 2), (1, 1), (1, 1), False, (0, 0), 1, (False, True, False))),
+              "train.fast's matrix products": timed(lambda: fast._conv_weight_grad(x, g, (4, 4), (2, 2), (1, 1)))}
+        print(f"Conv2d({c_in}, {c_out}, 4, 2, 1) on {size}x{size}, batch {batch}, bf16: " + ", ".join(
+            f"{k} {v:.0f} us = {flop / v / 1e3:.0f} GFLOP/s" for k, v in us.items()))
 
 
 layout_ops()

@@ -54,7 +54,20 @@ def compiled(t: Trainer) -> None:
         net.compile()
 
 
-PROBES = {"ends_fp32": ends_fp32, "fpmath": fpmath, "compile": compiled}
+def native_wgrad(t: Trainer) -> None:
+    step = t.train_step
+
+    def wrapped():
+        fast.PRODUCT_MIN_WEIGHT = float("inf")   # every weight gradient by PyTorch's convolution backward
+        try:
+            step()
+        finally:
+            fast.PRODUCT_MIN_WEIGHT = shipped
+    shipped = fast.PRODUCT_MIN_WEIGHT
+    t.train_step = wrapped
+
+
+PROBES = {"ends_fp32": ends_fp32, "fpmath": fpmath, "compile": compiled, "native_wgrad": native_wgrad}
 
 
 def probe(case: int, name: str, steps: int = 15, rounds: int = 4) -> None:
