@@ -1,6 +1,7 @@
-"""Ideas for a faster ``train.fast`` step that were measured and not adopted, against the fast step itself.
+"""Variants of the ``train.fast`` step against the fast step itself: ideas measured and not adopted, and one
+shipped part taken out.
 
-    python benchmarks/fast_probes.py [--cases 0 2] [--probes ends_fp32 fpmath compile]
+    python benchmarks/fast_probes.py [--cases 0 2] [--probes ends_fp32 fpmath compile native_wgrad]
 
 For each case of ``speed_vs_plain.py`` (0-3: the DCGANs) and each probe: two fast Trainers built from the
 same config — one as shipped, one changed by the probe — and the plain fp32 loop, interleaved round by
@@ -12,7 +13,9 @@ ratios to the plain loop. Probes:
 * ``fpmath``: no autocast; float32 tensors with oneDNN computing convolutions and matmuls in bf16 itself
   (``torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"``, set around the step only);
 * ``compile``: ``nn.Module.compile()`` on G and D, without fast's gradient-layout hooks (they break the
-  graph; inductor picks its own layouts).
+  graph; inductor picks its own layouts);
+* ``native_wgrad``: every convolution weight gradient by PyTorch's convolution backward (fast computes
+  those of large strided layers on small maps as im2col matrix products).
 """
 import argparse
 import statistics

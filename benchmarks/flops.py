@@ -1,6 +1,6 @@
 """How close a DCGAN training step gets to this machine's matrix-multiply peak, fp32 and bf16.
 
-    python benchmarks/flops.py [--batch 64] [--steps 20] [--rounds 3]
+    python benchmarks/flops.py [--batch 64] [--steps 20] [--rounds 3] [--set data.size=28 --set data.channels=1]
 
 1. Peak: GFLOP/s of a square matmul (n = 2048, 2·n³ FLOPs each) in float32 and in bfloat16, measured here.
 2. Work: the FLOPs of one gankit training step (the pytorch/examples DCGAN, 32x32x3, one D step and one G
@@ -71,7 +71,8 @@ def main() -> None:
         secs[False].append(step_seconds(plain, a.steps))
         secs[True].append(step_seconds(quick, a.steps))
     med = statistics.median
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; DCGAN 32x32x3, batch {a.batch}; "
+    c, h, w = plain.info.shape
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; DCGAN {h}x{w}x{c}, batch {a.batch}; "
           f"{flops / 1e9:.2f} GFLOP per training step (D step + G step, forward + backward)")
     print("| precision | matmul peak GFLOP/s | step ms | img/s | achieved GFLOP/s | share of peak |")
     print("|---|---|---|---|---|---|")
