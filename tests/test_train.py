@@ -243,13 +243,18 @@ def test_fast_mode_is_bf16_channels_last_fused_and_resumes_exactly(tmp_path):
     conv = next(p for p in t.recipe.G.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert all(g["fused"] and not g["foreach"] for o in t.recipe.optimizers.values() for g in o.param_groups)
+    assert_resumes_exactly(tmp_path, net)
+
+
+def assert_resumes_exactly(tmp_path, sets):
+    """12 steps straight and 6 + 6 with a resume give the same float32 weights and state, bit for bit."""
     straight, split = tmp_path / "a", tmp_path / "b"
-    train(straight, *net, "train.steps=12")
-    train(split, *net, "train.steps=6")
-    train(split, *net, "train.steps=12", resume=True)
-    for (_, w1, s1), (_, w2, s2) in [(final_tensors(straight), final_tensors(split))]:
-        assert all(v.dtype == torch.float32 for v in w1.values() if v.is_floating_point())
-        assert all(torch.equal(w1[k], w2[k]) for k in w1) and all(torch.equal(s1[k], s2[k]) for k in s1)
+    train(straight, *sets, "train.steps=12")
+    train(split, *sets, "train.steps=6")
+    train(split, *sets, "train.steps=12", resume=True)
+    (_, w1, s1), (_, w2, s2) = final_tensors(straight), final_tensors(split)
+    assert all(v.dtype == torch.float32 for v in w1.values() if v.is_floating_point())
+    assert all(torch.equal(w1[k], w2[k]) for k in w1) and all(torch.equal(s1[k], s2[k]) for k in s1)
 
 
 def test_default_optimisers_are_foreach_and_bitwise_the_per_tensor_loop():
@@ -427,3 +432,16 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
         with torch.autocast("cpu", dtype=torch.bfloat16):
             y = layer(torch.randn(2, layer.in_channels, size, size, requires_grad=True))
         assert type(y.grad_fn).__name__ != "_WeightGradAsProductBackward"
+
+
+def test_fast_mode_with_weight_gradient_products_resumes_exactly(tmp_path, monkeypatch):
+    """The products in a whole training run (every strided layer of a small DCGAN takes them with the
+    weight threshold lowered): deterministic, so resuming is bitwise exact."""
+    from gankit.train import fast
+
+    monkeypatch.setattr(fast, "PRODUCT_MIN_WEIGHT", 1)
+    calls = []
+    product = fast._WeightGradAsProduct.apply
+    monkeypatch.setattr(fast._WeightGradAsProduct, "apply", lambda *a: calls.append(1) or product(*a))
+    assert_resumes_exactly(tmp_path, ["model.arch=dcgan", "model.g_width=16", "model.d_width=16", "train.fast=true"])
+    assert len(calls) >= 12 * 4   # per step: G's strided layer once, D's three times
