@@ -27,7 +27,7 @@ def make(preset, sets, fused, bf16, cl):
     t = Trainer(resolve(preset, overrides=sets + COMMON))
     if fused:
         fast.prepare_({}, t.recipe.optimizers)
-    if cl == "layout only":   # nets in channels-last order, without fast's gradient-layout and 1x1 rules
+    if cl == "layout only":   # nets in channels-last order, without fast's gradient-layout and product rules
         for net in t.recipe.nets.values():
             fast.channels_last_(net)
     elif cl:
@@ -70,18 +70,27 @@ def layout_ops() -> None:
             print(f"ConvTranspose2d(100, 512, 4) of a 1x1 input, batch 64, bf16, {name}: {us:.0f} us = "
                   f"{flop / us / 1e3:.0f} GFLOP/s")
     cl = torch.channels_last
-    for c_in, c_out, size, batch in ((64, 128, 16, 64), (128, 256, 8, 64), (64, 128, 14, 256), (128, 256, 8, 256),
-                                      (64, 128, 32, 64), (128, 256, 64, 4)):   # the last two: maps fast leaves to PyTorch
+    # (transposed, C_in, C_out, kernel, stride, input map, batch): the first six take fast's products, the
+    # others (a larger map, stride 1, a smaller weight) PyTorch's weight gradient
+    for transposed, c_in, c_out, k, s, size, batch in (
+            (False, 64, 128, 4, 2, 16, 64), (False, 128, 256, 4, 2, 8, 64), (False, 64, 128, 4, 2, 14, 256),
+            (False, 128, 256, 4, 2, 8, 256), (True, 256, 128, 4, 2, 4, 64), (True, 128, 64, 4, 2, 7, 64),
+            (False, 64, 128, 4, 2, 32, 64), (False, 128, 256, 4, 2, 64, 4), (False, 128, 128, 3, 1, 32, 64),
+            (False, 32, 64, 4, 2, 16, 64)):
+        p = (k - s + 1) // 2
         x = torch.randn(batch, c_in, size, size).bfloat16().contiguous(memory_format=cl)
-        w = torch.randn(c_out, c_in, 4, 4).bfloat16().contiguous(memory_format=cl)
-        g = torch.randn(batch, c_out, size // 2, size // 2).bfloat16().contiguous(memory_format=cl)
-        flop = 2 * g.numel() * c_in * 16
-        us = {"forward": timed(lambda: torch.nn.functional.conv2d(x, w, None, 2, 1)),
+        w = torch.randn(*((c_in, c_out) if transposed else (c_out, c_in)), k, k).bfloat16().contiguous(memory_format=cl)
+        conv = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
+        g = torch.randn_like(conv(x, w, None, s, p)).contiguous(memory_format=cl)
+        flop = 2 * (x if transposed else g).numel() * (c_out if transposed else c_in) * k * k
+        us = {"forward": timed(lambda: conv(x, w, None, s, p)),
               "PyTorch's weight gradient": timed(lambda: torch.ops.aten.convolution_backward(
-                  g, x, w, None, (2, 2), (1, 1), (1, 1), False, (0, 0), 1, (False, True, False))),
-              "train.fast's matrix products": timed(lambda: fast._conv_weight_grad(x, g, (4, 4), (2, 2), (1, 1)))}
-        print(f"Conv2d({c_in}, {c_out}, 4, 2, 1) on {size}x{size}, batch {batch}, bf16: " + ", ".join(
-            f"{k} {v:.0f} us = {flop / v / 1e3:.0f} GFLOP/s" for k, v in us.items()))
+                  g, x, w, None, (s, s), (p, p), (1, 1), transposed, (0, 0), 1, (False, True, False))),
+              "train.fast's matrix products": timed(lambda: fast._conv_weight_grad(g, x, (k, k), (s, s), (p, p))
+                                                    if transposed else fast._conv_weight_grad(x, g, (k, k), (s, s), (p, p)))}
+        name = "ConvTranspose2d" if transposed else "Conv2d"
+        print(f"{name}({c_in}, {c_out}, {k}, {s}, {p}) on {size}x{size}, batch {batch}, bf16: " + ", ".join(
+            f"{key} {v:.0f} us = {flop / v / 1e3:.0f} GFLOP/s" for key, v in us.items()), flush=True)
 
 
 layout_ops()

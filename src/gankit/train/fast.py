@@ -81,8 +81,8 @@ def float32_ends_(net: nn.Module) -> None:
         layer.register_forward_hook(_Float32Layer.after, always_call=True)
 
 
-def _channels_last_grad(grad: torch.Tensor) -> torch.Tensor:
-    return grad.contiguous(memory_format=torch.channels_last)
+def _channels_last_grad(grad: torch.Tensor | None) -> torch.Tensor | None:
+    return None if grad is None else grad.contiguous(memory_format=torch.channels_last)   # None: a double backward's
 
 
 def _input_grad_channels_last(module: nn.Module, args: tuple) -> None:
@@ -110,8 +110,8 @@ def _conv_transpose_of_a_point(self: nn.ConvTranspose2d, x: torch.Tensor) -> tor
 
 # Which bf16 convolution weight gradients train.fast computes as matrix products on a CPU: strided convolutions
 # with a weight of PRODUCT_MIN_WEIGHT elements or more whose output map (a transposed one's input map) has at most
-# PRODUCT_MAX_MAP positions. There oneDNN's weight gradient ran 1.4-4x slower than the products; on larger maps,
-# smaller weights or stride 1 it was as fast or faster (benchmarks/fast_parts.py prints both sides of the line).
+# PRODUCT_MAX_MAP positions. There oneDNN's weight gradient ran 1.3-3.3x slower than the products; on larger maps,
+# smaller weights or stride 1 it was as fast or faster (benchmarks/fast_parts.py prints cases on both sides).
 PRODUCT_MIN_WEIGHT = 2 ** 17
 PRODUCT_MAX_MAP = 64
 
@@ -133,7 +133,8 @@ WINDOWS_CHUNK = 2 ** 23   # elements of im2col windows per matrix product (16 MB
 def _conv_weight_grad(x: torch.Tensor, grad_y: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
     """d loss / d W of y = conv2d(x, W) (no dilation, one group) as matrix products: grad_y as
     (C_out, B*L) times x's windows (B*L, kh*kw*C_in), over slices of the batch whose windows have at most
-    WINDOWS_CHUNK elements (summed in float32); (C_out, C_in, kh, kw), channels-last, in x's dtype."""
+    WINDOWS_CHUNK elements: each slice's product in x's dtype (bf16 rounds it once, as one product would),
+    the slices summed in float32 or wider; (C_out, C_in, kh, kw), channels-last, in x's dtype."""
     b, c_out, h, w = grad_y.shape
     per_sample = h * w * kernel[0] * kernel[1] * x.shape[1]
     n = max(1, WINDOWS_CHUNK // per_sample)
@@ -141,17 +142,28 @@ def _conv_weight_grad(x: torch.Tensor, grad_y: torch.Tensor, kernel: tuple, stri
     for i in range(0, b, n):
         g = grad_y[i:i + n].permute(0, 2, 3, 1).reshape(-1, c_out)
         part = g.t() @ _windows(x[i:i + n], kernel, stride, padding, (h, w))
-        grad = part if i == 0 else grad.float() + part
+        grad = part if i == 0 else grad.to(torch.promote_types(part.dtype, torch.float32)) + part
     return grad.to(x.dtype).view(c_out, *kernel, x.shape[1]).permute(0, 3, 1, 2)
+
+
+def _engine_uses(node) -> bool:
+    """Will the running backward pass execute this node (does anyone want the gradient that goes to it)?
+    The engine cannot tell for a leaf under ``autograd.grad``; then yes. (fast's weights reach the
+    convolution as bf16 casts, which are not leaves.)"""
+    try:
+        return torch._C._will_engine_execute_node(node)   # what torch.utils.checkpoint asks too
+    except RuntimeError:
+        return True
 
 
 class _WeightGradAsProduct(torch.autograd.Function):
     """A 2-D convolution (or transposed convolution) whose weight gradient is computed as an im2col matrix
     product. oneDNN's bf16 weight gradient of the larger DCGAN layers ran at a quarter of its forward's
     speed (4.1 ms against 0.9 ms for 128 -> 256 channels on 8x8 maps, batch 64; benchmarks/fast_parts.py);
-    the product takes 1.2 ms. The input gradient is PyTorch's, laid out channels-last. Only the order of
-    the float32 sums differs from PyTorch's layer; double backward (gradient penalties) works, every op
-    of ``backward`` being differentiable."""
+    the product takes 1.2 ms. The input gradient is PyTorch's, laid out channels-last. The same sums in
+    another order (and, past WINDOWS_CHUNK, one bf16 rounding per slice of the batch); double backward
+    (gradient penalties) works, every op of ``backward`` being differentiable. A weight gradient the
+    engine will not use (a penalty's ``autograd.grad`` with respect to the input) is not computed."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, transposed: bool, stride: tuple, padding: tuple):
@@ -169,7 +181,7 @@ class _WeightGradAsProduct(torch.autograd.Function):
             grad_x = torch.ops.aten.convolution_backward(grad_y, x, weight, None, stride, padding, (1, 1), transposed,
                                                          (0, 0), 1, (True, False, False))[0]
             grad_x = grad_x.contiguous(memory_format=torch.channels_last)
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1] and _engine_uses(ctx.next_functions[1][0]):
             kernel = tuple(weight.shape[2:])   # a transposed convolution's weight gradient is the forward one's with x and y swapped
             grad_w = (_conv_weight_grad(grad_y, x, kernel, stride, padding) if transposed
                       else _conv_weight_grad(x, grad_y, kernel, stride, padding))
@@ -181,8 +193,9 @@ class _WeightGradAsProduct(torch.autograd.Function):
 def _product_pays(self: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor, transposed: bool) -> bool:
     """Under bf16 autocast: is this a strided layer with a large weight on a small map (PRODUCT_MIN_WEIGHT,
     PRODUCT_MAX_MAP), whose weight gradient train.fast computes as matrix products?"""
-    if not torch.is_autocast_enabled("cpu") or min(self.stride) < 2 or self.weight.numel() < PRODUCT_MIN_WEIGHT:
-        return False
+    if (not torch.is_autocast_enabled("cpu") or not torch.is_grad_enabled() or not self.weight.requires_grad
+            or min(self.stride) < 2 or self.weight.numel() < PRODUCT_MIN_WEIGHT):
+        return False   # nothing to gain without a weight gradient (sampling, a frozen D in the G step)
     if transposed:   # the forward convolution it is the gradient of maps y to x
         return x.shape[-2] * x.shape[-1] <= PRODUCT_MAX_MAP
     h, w = ((n + 2 * p - k) // s + 1 for n, p, k, s in zip(x.shape[-2:], self.padding, self.kernel_size, self.stride))
@@ -219,8 +232,9 @@ def channels_last_(net: nn.Module) -> bool:
 
 def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], points: bool = False) -> None:
     """Channels-last image networks (their input gradients too; a 1x1-input transposed convolution as a
-    matrix product), fused optimisers, and (``points``: bf16 point data) float32 ends; in place (same
-    parameters, same state keys)."""
+    matrix product; large strided convolutions' bf16 weight gradients as matrix products — not in
+    spectral-normalised layers, whose parametrised weight must be read once per forward), fused optimisers,
+    and (``points``: bf16 point data) float32 ends; in place (same parameters, same state keys)."""
     for net in nets.values():
         if channels_last_(net):
             for m in net.modules():
