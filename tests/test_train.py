@@ -435,6 +435,9 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
             assert type(y.grad_fn).__name__ == "_WeightGradAsProductBackward" and y.dtype == torch.bfloat16
             assert layer.weight.grad.dtype == torch.float32 and layer.weight.grad.is_contiguous(memory_format=cl)
             assert all(o < 1.5 * t + 1e-4 for o, t in zip(ours, theirs)), (ours, theirs)
+            first = layer.weight.grad.clone()   # again, now in the reused scratch buffers: the same numbers
+            assert bf16_error(layer, exact, x, g)[1] == ours and torch.equal(layer.weight.grad, first)
+    assert fast._SCRATCH.buffers
 
     # a gradient penalty's autograd.grad with respect to the input computes no weight gradient
     calls = []
