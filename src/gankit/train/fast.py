@@ -193,8 +193,8 @@ def _engine_uses(node) -> bool:
 class _WeightGradAsProduct(torch.autograd.Function):
     """A 2-D convolution (or transposed convolution) whose weight gradient is computed as an im2col matrix
     product. oneDNN's bf16 weight gradient of the larger DCGAN layers ran at a quarter of its forward's
-    speed (4.1 ms against 0.9 ms for 128 -> 256 channels on 8x8 maps, batch 64; benchmarks/fast_parts.py);
-    the product takes 1.2 ms. The input gradient is PyTorch's, laid out channels-last. The same sums in
+    speed (3.9-4.3 ms against 0.9-1.0 ms for 128 -> 256 channels on 8x8 maps, batch 64;
+    benchmarks/fast_parts.py); the products take 1.2-1.4 ms. The input gradient is PyTorch's, laid out channels-last. The same sums in
     another order (and, past WINDOWS_CHUNK, one bf16 rounding per slice of the batch); double backward
     (gradient penalties) works, every op of ``backward`` being differentiable. A weight gradient the
     engine will not use (a penalty's ``autograd.grad`` with respect to the input) is not computed."""
