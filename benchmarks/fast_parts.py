@@ -87,8 +87,8 @@ def layout_ops() -> None:
             us = {"forward": timed(lambda: conv(x, w, None, s, p)),
                   "PyTorch's weight gradient": timed(lambda: torch.ops.aten.convolution_backward(
                       g, x, w, None, (s, s), (p, p), (1, 1), transposed, (0, 0), 1, (False, True, False))),
-                  "train.fast's matrix products": timed(lambda: fast._conv_weight_grad(g, x, (k, k), (s, s), (p, p))
-                                                        if transposed else fast._conv_weight_grad(x, g, (k, k), (s, s), (p, p)))}
+                  "train.fast's matrix products": timed(lambda: fast._conv_weight_grad(
+                      *((g, x) if transposed else (x, g)), (k, k), (s, s), (p, p)))}
         name = "ConvTranspose2d" if transposed else "Conv2d"
         print(f"{name}({c_in}, {c_out}, {k}, {s}, {p}) on {size}x{size}, batch {batch}, bf16: " + ", ".join(
             f"{key} {v:.0f} us = {flop / v / 1e3:.0f} GFLOP/s" for key, v in us.items()), flush=True)

@@ -456,7 +456,8 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
     # weight, no gradient, and outside autocast
     frozen = torch.nn.Conv2d(128, 256, 4, 2, 1).requires_grad_(False)
     for layer, size, context in [
-            (torch.nn.Conv2d(8, 8, 4, 2, 1), 8, torch.enable_grad), (torch.nn.Conv2d(128, 256, 3, 1, 1), 4, torch.enable_grad),
+            (torch.nn.Conv2d(8, 8, 4, 2, 1), 8, torch.enable_grad),
+            (torch.nn.Conv2d(128, 256, 3, 1, 1), 4, torch.enable_grad),
             (torch.nn.Conv2d(128, 256, 4, 2, 1), 32, torch.enable_grad),
             (torch.nn.ConvTranspose2d(256, 128, 4, 2, 1), 16, torch.enable_grad),
             (torch.nn.ConvTranspose2d(256, 128, 4, 2, 1, output_padding=1), 4, torch.enable_grad),

@@ -194,10 +194,10 @@ class _WeightGradAsProduct(torch.autograd.Function):
     """A 2-D convolution (or transposed convolution) whose weight gradient is computed as an im2col matrix
     product. oneDNN's bf16 weight gradient of the larger DCGAN layers ran at a quarter of its forward's
     speed (3.9-4.3 ms against 0.9-1.0 ms for 128 -> 256 channels on 8x8 maps, batch 64;
-    benchmarks/fast_parts.py); the products take 1.2-1.4 ms. The input gradient is PyTorch's, laid out channels-last. The same sums in
-    another order (and, past WINDOWS_CHUNK, one bf16 rounding per slice of the batch); double backward
-    (gradient penalties) works, every op of ``backward`` being differentiable. A weight gradient the
-    engine will not use (a penalty's ``autograd.grad`` with respect to the input) is not computed."""
+    benchmarks/fast_parts.py); the products take 1.2-1.4 ms. The input gradient is PyTorch's, laid out
+    channels-last. The same sums in another order (and, past WINDOWS_CHUNK, one bf16 rounding per slice of
+    the batch); double backward (gradient penalties) works, every op of ``backward`` being differentiable.
+    A weight gradient the engine will not use (a penalty's ``autograd.grad`` with respect to the input) is not computed."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, transposed: bool, stride: tuple, padding: tuple):
@@ -216,7 +216,8 @@ class _WeightGradAsProduct(torch.autograd.Function):
                                                          (0, 0), 1, (True, False, False))[0]
             grad_x = grad_x.contiguous(memory_format=torch.channels_last)
         if ctx.needs_input_grad[1] and _engine_uses(ctx.next_functions[1][0]):
-            kernel = tuple(weight.shape[2:])   # a transposed convolution's weight gradient is the forward one's with x and y swapped
+            kernel = tuple(weight.shape[2:])
+            # a transposed convolution's weight gradient is the forward one's with x and y swapped
             grad_w = (_conv_weight_grad(grad_y, x, kernel, stride, padding) if transposed
                       else _conv_weight_grad(x, grad_y, kernel, stride, padding))
         if ctx.needs_input_grad[2]:
