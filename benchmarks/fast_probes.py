@@ -18,6 +18,7 @@ ratios to the plain loop. Probes:
   those of large strided layers on small maps as im2col matrix products).
 """
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -31,22 +32,31 @@ from speed_vs_plain import CASES, PlainLoop, real_data
 
 def ends_fp32(t: Trainer) -> None:
     for net, pick in ((t.recipe.D, 0), (t.recipe.G, -1)):
-        layer = [m for m in net.modules() if isinstance(m, fast.CONVOLUTIONS)][pick]
-        layer.register_forward_pre_hook(fast._Float32Layer.before)   # the hooks fast uses for point data's ends
-        layer.register_forward_hook(fast._Float32Layer.after, always_call=True)
+        fast.float32_layer_([m for m in net.modules() if isinstance(m, fast.CONVOLUTIONS)][pick])   # as point data's ends
+
+
+def around_each_step(t: Trainer, setting) -> None:
+    """Run every training step of ``t`` inside ``setting()`` (a context manager changing a global)."""
+    step = t.train_step
+
+    def wrapped():
+        with setting():
+            step()
+    t.train_step = wrapped
+
+
+@contextlib.contextmanager
+def onednn_bf16():
+    torch.backends.mkldnn.conv.fp32_precision = torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.conv.fp32_precision = torch.backends.mkldnn.matmul.fp32_precision = "none"
 
 
 def fpmath(t: Trainer) -> None:
     t.bf16 = False
-    step = t.train_step
-
-    def wrapped():
-        torch.backends.mkldnn.conv.fp32_precision = torch.backends.mkldnn.matmul.fp32_precision = "bf16"
-        try:
-            step()
-        finally:
-            torch.backends.mkldnn.conv.fp32_precision = torch.backends.mkldnn.matmul.fp32_precision = "none"
-    t.train_step = wrapped
+    around_each_step(t, onednn_bf16)
 
 
 def compiled(t: Trainer) -> None:
@@ -57,17 +67,18 @@ def compiled(t: Trainer) -> None:
         net.compile()
 
 
-def native_wgrad(t: Trainer) -> None:
-    step = t.train_step
-
-    def wrapped():
-        fast.PRODUCT_MIN_WEIGHT = float("inf")   # every weight gradient by PyTorch's convolution backward
-        try:
-            step()
-        finally:
-            fast.PRODUCT_MIN_WEIGHT = shipped
+@contextlib.contextmanager
+def no_products():
     shipped = fast.PRODUCT_MIN_WEIGHT
-    t.train_step = wrapped
+    fast.PRODUCT_MIN_WEIGHT = float("inf")   # every weight gradient by PyTorch's convolution backward
+    try:
+        yield
+    finally:
+        fast.PRODUCT_MIN_WEIGHT = shipped
+
+
+def native_wgrad(t: Trainer) -> None:
+    around_each_step(t, no_products)
 
 
 PROBES = {"ends_fp32": ends_fp32, "fpmath": fpmath, "compile": compiled, "native_wgrad": native_wgrad}

@@ -74,12 +74,17 @@ class _Float32Layer:
         module.__dict__.pop("_gankit_fp32").__exit__(None, None, None)
 
 
+def float32_layer_(layer: nn.Module) -> None:
+    """Run ``layer`` in float32 under autocast, on float32 inputs."""
+    layer.register_forward_pre_hook(_Float32Layer.before)
+    layer.register_forward_hook(_Float32Layer.after, always_call=True)
+
+
 def float32_ends_(net: nn.Module) -> None:
     """Run the first and the last Linear / convolution of ``net`` in float32 under autocast."""
     layers = [m for m in net.modules() if isinstance(m, (nn.Linear, *CONVOLUTIONS))]
     for layer in {id(m): m for m in layers[:1] + layers[-1:]}.values():
-        layer.register_forward_pre_hook(_Float32Layer.before)
-        layer.register_forward_hook(_Float32Layer.after, always_call=True)
+        float32_layer_(layer)
 
 
 def _channels_last_grad(grad: torch.Tensor | None) -> torch.Tensor | None:
@@ -145,16 +150,16 @@ def _windows(x: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple, out:
     the windows live in reused buffers (``_Scratch``; the padded one's border stays zero), valid until the
     next call with the same shapes; under a recorded backward (double backward) they are new tensors."""
     b, c, h, w = x.shape
-    shape = (b, h + 2 * padding[0], w + 2 * padding[1], c)
     rows_shape = (b * out[0] * out[1], kernel[0] * kernel[1] * c)
-    if torch.is_grad_enabled():
+    recorded = torch.is_grad_enabled()
+    if recorded:
         xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, padding[1], padding[1], padding[0], padding[0]))
     else:
-        xp = _SCRATCH.get(("padded", h, w, padding), shape, x)
+        xp = _SCRATCH.get(("padded", h, w, padding), (b, h + 2 * padding[0], w + 2 * padding[1], c), x)
         xp[:, padding[0]:padding[0] + h, padding[1]:padding[1] + w].copy_(x.permute(0, 2, 3, 1))
     sb, sh, sw, sc = xp.stride()
     rows = xp.as_strided((b, *out, *kernel, c), (sb, stride[0] * sh, stride[1] * sw, sh, sw, sc))
-    if torch.is_grad_enabled():
+    if recorded:
         return rows.reshape(rows_shape)
     windows = _SCRATCH.get(("windows",), rows_shape, x)
     windows.view(rows.shape).copy_(rows)
@@ -197,7 +202,8 @@ class _WeightGradAsProduct(torch.autograd.Function):
     benchmarks/fast_parts.py); the products take 1.2-1.4 ms. The input gradient is PyTorch's, laid out
     channels-last. The same sums in another order (and, past WINDOWS_CHUNK, one bf16 rounding per slice of
     the batch); double backward (gradient penalties) works, every op of ``backward`` being differentiable.
-    A weight gradient the engine will not use (a penalty's ``autograd.grad`` with respect to the input) is not computed."""
+    A weight gradient the engine will not use (a penalty's ``autograd.grad`` with respect to the input) is
+    not computed."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, transposed: bool, stride: tuple, padding: tuple):
@@ -226,9 +232,11 @@ class _WeightGradAsProduct(torch.autograd.Function):
 
 
 def _product_pays(self: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor, transposed: bool) -> bool:
-    """Under bf16 autocast: is this a strided layer with a large weight on a small map (PRODUCT_MIN_WEIGHT,
-    PRODUCT_MAX_MAP), whose weight gradient train.fast computes as matrix products?"""
-    if (not torch.is_autocast_enabled("cpu") or not torch.is_grad_enabled() or not self.weight.requires_grad
+    """Under bf16 autocast on a CPU: is this a strided layer with a large weight on a small map
+    (PRODUCT_MIN_WEIGHT, PRODUCT_MAX_MAP), whose weight gradient train.fast computes as matrix products?"""
+    bf16_cpu = (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+                and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+    if (not bf16_cpu or not torch.is_grad_enabled() or not self.weight.requires_grad
             or min(self.stride) < 2 or self.weight.numel() < PRODUCT_MIN_WEIGHT):
         return False   # nothing to gain without a weight gradient (sampling, a frozen D in the G step)
     if transposed:   # the forward convolution it is the gradient of maps y to x
@@ -250,7 +258,7 @@ def _convolution(self: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor, output_s
         return type(self).forward(self, x, output_size) if transposed else type(self).forward(self, x)
     if transposed and self.stride == (1, 1) and self.padding == (0, 0) and x.shape[-2:] == (1, 1):
         return _conv_transpose_of_a_point(self, x)
-    if x.device.type == "cpu" and torch.get_autocast_dtype("cpu") == torch.bfloat16 and _product_pays(self, x, transposed):
+    if _product_pays(self, x, transposed):
         bias = None if self.bias is None else self.bias.to(torch.bfloat16)
         return _WeightGradAsProduct.apply(x.to(torch.bfloat16), self.weight.to(torch.bfloat16), bias,
                                           transposed, self.stride, self.padding)
