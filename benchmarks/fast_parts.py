@@ -5,7 +5,8 @@
 First the operator timings behind fast's rules (LeakyReLU's backward with its gradient in the saved
 tensor's channels-last layout or in NCHW; a transposed convolution of a 1x1 input as PyTorch's layer and
 as fast's matrix product; a convolution's bf16 weight gradient by PyTorch and by fast's im2col matrix
-products, with the forward for scale), then the training-step variants below.
+products, with the forward for scale; what bf16 can give the toy MLP's matrix products, and their share
+of the plain loop's time), then the training-step variants below.
 
 Each variant is gankit's training step (recipe phases on gankit's batches, EMA off)
 with parts of ``gankit.train.fast`` switched on one by one, 3 warm-up steps, then 3 interleaved rounds
@@ -20,6 +21,8 @@ import torch
 from gankit.config import resolve
 from gankit.train.loop import Trainer
 from gankit.train import fast
+from speed_vs_plain import TOY, PlainLoop, real_data
+
 DC = ["model.arch=dcgan", "model.z_dim=100", "model.g_width=64", "model.d_width=64", "data.size=32",
       "data.channels=3", "data.batch_size=64"]
 COMMON = ["train.ema=0", "train.progress=false", "optim.decay=none", "sample.method=direct"]
@@ -94,7 +97,41 @@ def layout_ops() -> None:
             f"{key} {v:.0f} us = {flop / v / 1e3:.0f} GFLOP/s" for key, v in us.items()), flush=True)
 
 
+def mlp_ops() -> None:
+    """What bf16 can give the toy MLP GAN (grid25's 256-wide networks): a hidden Linear(256, 256)'s forward and
+    backward in fp32 and in bf16, and the share of the plain fp32 loop's time spent in matrix products.
+    If only the products got faster, by the Linear's bf16/fp32 ratio, the step would be 1 / (share / ratio +
+    1 - share) times faster (Amdahl's law)."""
+    for batch in (256, 1024):
+        us = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            layer = torch.nn.Linear(256, 256).to(dtype)
+            x = torch.randn(batch, 256, dtype=dtype, requires_grad=True)
+            g = torch.randn(batch, 256, dtype=dtype)
+
+            def forward_backward():
+                x.grad = None
+                layer.zero_grad(set_to_none=True)
+                layer(x).backward(g)
+            us[dtype] = timed(forward_backward)
+        cfg = resolve("grid25", overrides=TOY + [f"data.batch_size={batch}"] + COMMON)
+        plain = PlainLoop(cfg, real_data(Trainer(cfg)), cfg.train.seed)
+        for _ in range(5):
+            plain.step()
+        with torch.profiler.profile() as prof:
+            for _ in range(20):
+                plain.step()
+        events = prof.key_averages()
+        share = (sum(e.self_cpu_time_total for e in events if e.key in ("aten::mm", "aten::addmm"))
+                 / sum(e.self_cpu_time_total for e in events))
+        ratio = us[torch.float32] / us[torch.bfloat16]
+        print(f"toy MLP, batch {batch}: Linear(256, 256) forward + backward fp32 {us[torch.float32]:.0f} us, "
+              f"bf16 {us[torch.bfloat16]:.0f} us ({ratio:.2f}x); the plain fp32 loop spends {share:.0%} of its "
+              f"time in matrix products -> {1 / (share / ratio + 1 - share):.2f}x if only they got faster", flush=True)
+
+
 layout_ops()
+mlp_ops()
 if "--ops-only" in sys.argv:
     sys.exit()
 for preset, sets, label in (("digits", DC, "DCGAN 32x32x3 b64"), ("grid25", ["data.batch_size=256"], "toy b256"),

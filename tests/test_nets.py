@@ -10,6 +10,7 @@ from torch.nn.utils import parametrize
 from gankit.config import ModelConfig
 from gankit.errors import ConfigError
 from gankit.nets import NETS, build, is_weight_layer, num_params
+from gankit.nets.layers import linear_of_map
 
 CASES = [
     ("mlp", (1,)), ("mlp", (2,)), ("mlp", (1, 8, 8)), ("mlp", (3, 16, 16)),
@@ -95,7 +96,7 @@ def test_dcgan_28px_is_a_7_14_28_stack() -> None:
     G, D = build(small("dcgan"), (1, 28, 28))
     assert G.net[0].kernel_size == (7, 7)
     # D: 28 -> 14 -> 7, then the paper's 7x7 valid convolution to one logit, written as a linear head
-    assert D.body[:-1](torch.randn(2, 1, 28, 28)).shape[-2:] == (7, 7) and D.head.in_features == D.feature_dim
+    assert D.body(torch.randn(2, 1, 28, 28)).shape[-2:] == (7, 7) and D.head.in_features == D.feature_dim
     sizes = []
     h = torch.randn(2, G.z_dim, 1, 1)
     for mod in G.net:
@@ -103,6 +104,34 @@ def test_dcgan_28px_is_a_7_14_28_stack() -> None:
         if isinstance(mod, nn.ConvTranspose2d):
             sizes.append(h.shape[-1])
     assert sizes == [7, 14, 28]
+
+
+def test_linear_of_map_reads_a_channels_last_map_as_its_flattening() -> None:
+    """The DCGAN head on a channels-last map (train.fast) equals linear(h.flatten(1)) in value and in both
+    gradients, and hands the map's gradient back channels-last without a copy into (C, H, W) order."""
+    torch.manual_seed(0)
+    lin = nn.Linear(3 * 5 * 4, 2).double()
+    h = torch.randn(6, 3, 5, 4, dtype=torch.float64)
+    g = torch.randn(6, 2, dtype=torch.float64)
+    ref_h = h.clone().requires_grad_()
+    ref = lin(ref_h.flatten(1))
+    ref_w, = torch.autograd.grad(ref, lin.weight, g, retain_graph=True)
+    ref.backward(g)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = h.clone(memory_format=layout).requires_grad_()
+        y = linear_of_map(lin, x)
+        grad_w, = torch.autograd.grad(y, lin.weight, g, retain_graph=True)
+        y.backward(g)
+        torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(grad_w, ref_w, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(x.grad, ref_h.grad, rtol=0, atol=0)
+        assert x.grad.is_contiguous(memory_format=layout)
+    _, D = build(small("dcgan"), (1, 28, 28))
+    x = torch.randn(3, 1, 28, 28)
+    plain = D(x)
+    D.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(D(x.contiguous(memory_format=torch.channels_last)), plain, rtol=1e-5, atol=1e-5)
+    assert D.features(x).shape == (3, D.feature_dim)
 
 
 def test_dcgan_paper_init() -> None:

@@ -23,7 +23,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from . import NETS
-from .layers import cond_inputs, check_square_image, add_spectral_norm, check_norm, norm2d
+from .layers import cond_inputs, check_square_image, add_spectral_norm, check_norm, linear_of_map, norm2d
 
 # image side -> (side of the first feature map, number of stride-2 stages)
 SIZES = {8: (4, 1), 16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -85,8 +85,8 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
+        self.flatten = nn.Flatten()
         self.feature_dim = ch * base * base
         # the paper's last layer, a base x base valid convolution to one logit, is this linear map
         self.head = nn.Linear(self.feature_dim, 1)
@@ -95,12 +95,12 @@ class DCGANDiscriminator(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, size, size) -> (N, feature_dim): the last feature map, flattened."""
-        return self.body(x)
+        """(N, C, size, size) -> (N, feature_dim): the last feature map, flattened in (C, H, W) order."""
+        return self.flatten(self.body(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, size, size) -> (N,)."""
-        return self.head(self.body(x)).reshape(x.shape[0])
+        """(N, C, size, size) -> (N,): the head of the flattened map, read in its memory order."""
+        return linear_of_map(self.head, self.body(x)).reshape(x.shape[0])
 
 
 @NETS.register("dcgan")

@@ -1,7 +1,9 @@
 """Small pieces every architecture shares: discriminator normalisation and spectral norm."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
@@ -43,6 +45,18 @@ def cond_inputs(m, cond_dim: int) -> tuple[int, int]:
     if not cond_dim:
         return m.z_dim, 0
     return m.z_dim + (cond_dim if m.cond_g == "concat" else 0), (cond_dim if m.cond_d == "concat" else 0)
+
+
+def linear_of_map(linear: nn.Linear, h: Tensor) -> Tensor:
+    """``linear(h.flatten(1))`` for a (N, C, H, W) map ``h`` whose flattening is in (C, H, W) order, reading h in
+    its memory order: a channels-last h (``train.fast``) is not copied into that order, nor its gradient back —
+    the weight's C*H*W columns are permuted instead (the same sum in another order; the copies cost 2% of a
+    fast 28x28 DCGAN step, docs/BENCHMARKS.md). The module's forward hooks do not run on that path."""
+    if h.is_contiguous() or not h.is_contiguous(memory_format=torch.channels_last):
+        return linear(h.flatten(1))
+    n, c, height, width = h.shape
+    w = linear.weight.view(-1, c, height, width).permute(0, 2, 3, 1).reshape(linear.out_features, -1)
+    return F.linear(h.permute(0, 2, 3, 1).reshape(n, -1), w, linear.bias)
 
 
 def is_weight_layer(module: nn.Module) -> bool:
