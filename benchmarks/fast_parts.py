@@ -125,9 +125,13 @@ def mlp_ops() -> None:
         share = (sum(e.self_cpu_time_total for e in events if e.key in ("aten::mm", "aten::addmm"))
                  / sum(e.self_cpu_time_total for e in events))
         ratio = us[torch.float32] / us[torch.bfloat16]
+        acts = {dtype: torch.randn(batch, 256).to(dtype) for dtype in (torch.float32, torch.bfloat16)}
+        act = {dtype: timed(lambda: torch.nn.functional.leaky_relu(a, 0.2)) for dtype, a in acts.items()}
         print(f"toy MLP, batch {batch}: Linear(256, 256) forward + backward fp32 {us[torch.float32]:.0f} us, "
               f"bf16 {us[torch.bfloat16]:.0f} us ({ratio:.2f}x); the plain fp32 loop spends {share:.0%} of its "
-              f"time in matrix products -> {1 / (share / ratio + 1 - share):.2f}x if only they got faster", flush=True)
+              f"time in matrix products -> {1 / (share / ratio + 1 - share):.2f}x if only they got faster; "
+              f"a LeakyReLU forward fp32 {act[torch.float32]:.0f} us, "
+              f"bf16 {act[torch.bfloat16]:.0f} us", flush=True)
 
 
 layout_ops()
