@@ -1,4 +1,5 @@
-"""Small pieces every architecture shares: discriminator normalisation and spectral norm."""
+"""Small pieces every architecture shares: discriminator normalisation, spectral norm, a linear head over a
+feature map."""
 from __future__ import annotations
 
 import torch
