@@ -65,6 +65,15 @@ def is_weight_layer(module: nn.Module) -> bool:
     return isinstance(module, (nn.modules.conv._ConvNd, nn.Linear))
 
 
+def per_sample(net: nn.Module) -> bool:
+    """Does ``net`` treat the samples of a batch independently and change no state per forward, so that
+    ``net(cat(a, b))`` is ``cat(net(a), net(b))``? Not with batch statistics (BatchNorm) or running
+    statistics, nor with spectral norm (one power iteration per training-mode forward). PacGAN's groups
+    of k consecutive samples stay apart when both parts hold a multiple of k."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "track_running_stats", False)
+                   or parametrize.is_parametrized(m) for m in net.modules())
+
+
 def add_spectral_norm(net: nn.Module) -> nn.Module:
     """Wrap the weight of every Conv/Linear in `net` with spectral normalisation, in place; returns `net`.
 

@@ -47,6 +47,11 @@ class MLPGenerator(nn.Module):
         if len(shape) == 3:
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
+        self.out_shape = self.shape
+
+    def stack(self) -> list[nn.Module]:
+        """The layers forward applies in order (what train.fast fuses)."""
+        return list(self.net)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, z_dim) -> (N, *shape)."""
@@ -76,6 +81,11 @@ class MLPDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.feature_dim = fan_in
         self.head = nn.Linear(fan_in, 1)
+        self.out_shape = ()
+
+    def stack(self) -> list[nn.Module]:
+        """The layers forward applies in order (what train.fast fuses)."""
+        return [*self.body, self.head]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, *shape) -> (N, feature_dim): the last hidden layer."""

@@ -10,6 +10,7 @@ from .. import nets
 from ..config import Config, uses_drs
 from ..data import DataInfo
 from ..objectives import OBJECTIVES, clip_weights_, d_penalties
+from ..nets.layers import per_sample
 from ..train.stats import report
 from . import Phase, RECIPES, normal_latents, sampling_generator
 
@@ -38,6 +39,7 @@ class GAN:
         self.ema_targets = ["G"]
         self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps),
                        Phase("G", self.g_step, fresh_batch=False)]
+        self.joint_d = per_sample(self.D)   # D judges real and fake samples in one forward (d_logits)
         self.reuse_fake = cfg.train.reuse_fake   # the G step takes the last D step's G(z), graph kept (pytorch/examples)
         self._fake: Tensor | None = None   # that G(z), from the last D step to the G step of one training step
 
@@ -64,10 +66,19 @@ class GAN:
         fake, self._fake = self._fake, None
         return generate() if fake is None else fake
 
+    def d_logits(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """D(real), D(fake): one forward of both batches together when D treats samples independently
+        (``nets.layers.per_sample``: the same logits and gradients, from half the operator calls and
+        matrix products twice as tall), else two forwards."""
+        if not self.joint_d:
+            return self.D(real), self.D(fake)
+        logits = self.D(torch.cat([real, fake.to(real.dtype)]))
+        return logits[:real.shape[0]], logits[real.shape[0]:]
+
     def d_step(self, batch: dict[str, Tensor]) -> None:
         real = batch["x"]
         fake = self.fake_for_d(lambda: self.G(self.latents(real.shape[0])))
-        real_logits, fake_logits = self.D(real), self.D(fake)
+        real_logits, fake_logits = self.d_logits(real, fake)
         loss = self.objective.d_loss(real_logits, fake_logits)
         report("loss/D", loss)
         report("D/real", real_logits.mean())

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from . import fused_mlp
 
 
 def check_device(device: torch.device) -> None:
@@ -273,12 +274,16 @@ def channels_last_(net: nn.Module) -> bool:
     return image
 
 
-def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], points: bool = False) -> None:
+def prepare_(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], points: bool = False,
+             fuse: bool = False) -> None:
     """Channels-last image networks (their input gradients too; a 1x1-input transposed convolution as a
     matrix product; large strided convolutions' bf16 weight gradients as matrix products — not in
     spectral-normalised layers, whose parametrised weight must be read once per forward), fused optimisers,
-    and (``points``: bf16 point data) float32 ends; in place (same parameters, same state keys)."""
+    (``points``: bf16 point data) float32 ends, and (``fuse``: bf16 on a CPU) MLPs as one fused stack
+    (``fused_mlp``; with float32 ends for points); in place (same parameters, same state keys)."""
     for net in nets.values():
+        if fuse:
+            fused_mlp.fuse_(net, precise_ends=points)
         if channels_last_(net):
             for m in net.modules():
                 if isinstance(m, (nn.Flatten, *CONVOLUTIONS)):

@@ -81,7 +81,8 @@ class Trainer:
         self.bf16 = cfg.train.fast and fast.bf16_pays(self.recipe.nets, cfg.data.batch_size)   # autocast each phase
         if cfg.train.fast:
             fast.check_device(self.device)
-            fast.prepare_(self.recipe.nets, self.recipe.optimizers, points=self.bf16 and self.info.kind == "points")
+            fast.prepare_(self.recipe.nets, self.recipe.optimizers, points=self.bf16 and self.info.kind == "points",
+                          fuse=self.bf16 and self.device.type == "cpu")
         else:
             fast.foreach_(self.recipe.optimizers)
         self.emas = attach_emas(self.recipe, cfg.train.ema)
