@@ -153,7 +153,11 @@ def test_d_judges_real_and_fake_in_one_forward_when_it_treats_samples_independen
     assert t.recipe.joint_d
     a, b = t.recipe.d_logits(real, fake)
     assert torch.allclose(a, t.recipe.D(real), atol=1e-6) and torch.allclose(b, t.recipe.D(fake), atol=1e-6)
-    assert per_sample(Trainer(resolve("grid25", overrides=["model.pack=2"])).recipe.D)
+    packed = Trainer(resolve("grid25", overrides=["model.pack=2", "data.batch_size=64"])).recipe
+    assert per_sample(packed.D) and packed.joint_d
+    a, b = packed.d_logits(real, fake)
+    assert a.shape == b.shape == (32,)
+    assert torch.allclose(a, packed.D(real), atol=1e-6) and torch.allclose(b, packed.D(fake), atol=1e-6)
     dc = ["model.arch=dcgan", "model.g_width=8", "model.d_width=8", "data.size=16"]
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in Trainer(resolve("digits", overrides=dc)).recipe.D.modules())
     assert not Trainer(resolve("digits", overrides=dc)).recipe.joint_d

@@ -70,10 +70,10 @@ class GAN:
         """D(real), D(fake): one forward of both batches together when D treats samples independently
         (``nets.layers.per_sample``: the same logits and gradients, from half the operator calls and
         matrix products twice as tall), else two forwards."""
-        if not self.joint_d:
+        if not self.joint_d or real.shape[0] != fake.shape[0]:
             return self.D(real), self.D(fake)
-        logits = self.D(torch.cat([real, fake.to(real.dtype)]))
-        return logits[:real.shape[0]], logits[real.shape[0]:]
+        real_logits, fake_logits = self.D(torch.cat([real, fake.to(real.dtype)])).chunk(2)   # halves: a packed D
+        return real_logits, fake_logits                                                     # gives N / k per part
 
     def d_step(self, batch: dict[str, Tensor]) -> None:
         real = batch["x"]
