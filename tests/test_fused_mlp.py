@@ -187,3 +187,15 @@ def test_end_layer_products_are_as_accurate_as_float32_where_bf16_ones_cancel():
     g_w, g_x = fused_mlp._precise_products(go, h, w_out, True, True)
     assert err(g_w, go.double().t() @ h.double()) < 0.005
     assert err(g_x, go.double() @ w_out.double()) < 0.005
+
+
+def test_without_onednns_fused_linear_the_stack_uses_addmm(monkeypatch):
+    """A PyTorch build without oneDNN's fused linear + activation runs the same stack as addmm + activation:
+    the same outputs and gradients to bf16 rounding."""
+    (_, _), (fG, fD) = nets((2,), True)
+    z = torch.randn(128, 2)
+    ours = run(copy.deepcopy(fG), copy.deepcopy(fD), z)
+    monkeypatch.setattr(fused_mlp, "_fused_linear", lambda: False)
+    plain = run(fG, fD, z)
+    assert rel(ours[0], plain[0]) < 0.01 and rel(ours[1], plain[1]) < 0.01
+    assert max(rel(a, b) for a, b in zip(ours[2], plain[2])) < 0.02
