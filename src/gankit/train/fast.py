@@ -238,9 +238,7 @@ class _WeightGradAsProduct(torch.autograd.Function):
 def _product_pays(self: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor, transposed: bool) -> bool:
     """Under bf16 autocast on a CPU: is this a strided layer with a large weight on a small map
     (PRODUCT_MIN_WEIGHT, PRODUCT_MAX_MAP), whose weight gradient train.fast computes as matrix products?"""
-    bf16_cpu = (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-                and torch.get_autocast_dtype("cpu") == torch.bfloat16)
-    if (not bf16_cpu or not torch.is_grad_enabled() or not self.weight.requires_grad
+    if (not fused_mlp.bf16_autocast_on_cpu(x) or not torch.is_grad_enabled() or not self.weight.requires_grad
             or min(self.stride) < 2 or self.weight.numel() < PRODUCT_MIN_WEIGHT):
         return False   # nothing to gain without a weight gradient (sampling, a frozen D in the G step)
     if transposed:   # the forward convolution it is the gradient of maps y to x

@@ -67,14 +67,14 @@ def _activation_backward(g: torch.Tensor, y: torch.Tensor, act: str, slope: floa
 
 
 def _layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, act: str, slope: float, precise: bool,
-           last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+           last: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One Linear + activation of the fused forward, and the bf16 weight its backward multiplies by:
-    float32 when ``precise`` (the output in bf16 unless ``last``), else bf16 in one oneDNN pass."""
-    w16 = w.detach().to(BF16)
+    float32 when ``precise`` (the output in bf16 unless ``last``; its backward splits the float32 weight,
+    ``_precise_products``, so no bf16 copy), else bf16 in one oneDNN pass."""
     if precise:
         y = _activate(torch.addmm(b, h.float(), w.t()), act, slope)
-        return (y if last else y.to(BF16)), w16
-    b16 = b.to(BF16)
+        return (y if last else y.to(BF16)), None
+    w16, b16 = w.detach().to(BF16), b.to(BF16)
     if _fused_linear():
         return torch.ops.mkldnn._linear_pointwise(h.to(BF16), w16, b16, act, [slope] if act == "leaky_relu" else [],
                                                   ""), w16
@@ -177,33 +177,32 @@ class _Stack(torch.autograd.Function):
 
 def plan_of(layers: list[nn.Module], precise_ends: bool) -> tuple | None:
     """The fused plan of ``[Linear, activation?] x n`` (a Flatten may lead), or None when ``layers`` is anything else."""
-    plan, linears = [], []
+    plan = []
     for m in layers:
-        if isinstance(m, nn.Flatten) and not linears:
+        if isinstance(m, nn.Flatten) and not plan:
             continue
         if isinstance(m, nn.Linear) and m.bias is not None:
-            linears.append(m)
             plan.append(["none", 0.0, False])
         elif type(m) in ACTIVATIONS and plan and plan[-1][0] == "none":
             plan[-1][0] = ACTIVATIONS[type(m)]
             plan[-1][1] = float(getattr(m, "negative_slope", 0.0))
         else:
             return None
-    if not linears:
+    if not plan:
         return None
     if precise_ends:
         plan[0][2] = plan[-1][2] = True
     return tuple(tuple(p) for p in plan)
 
 
-def _active(x: torch.Tensor) -> bool:
-    """Inside bf16 autocast on a CPU (a training phase of train.fast)?"""
+def bf16_autocast_on_cpu(x: torch.Tensor) -> bool:
+    """Is ``x`` on a CPU inside bf16 autocast (a training phase of train.fast)?"""
     return (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
             and torch.get_autocast_dtype("cpu") == BF16)
 
 
 def _fused_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if not _active(x):
+    if not bf16_autocast_on_cpu(x):
         return type(self).forward(self, x)
     params = tuple(t for m in self._fused_linears for t in (m.weight, m.bias))   # a parametrised weight is read once
     with torch.autocast("cpu", enabled=False):
