@@ -68,9 +68,9 @@ def _activation_backward(g: torch.Tensor, y: torch.Tensor, act: str, slope: floa
 
 def _layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, act: str, slope: float, precise: bool,
            last: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One Linear + activation of the fused forward, and the bf16 weight its backward multiplies by:
-    float32 when ``precise`` (the output in bf16 unless ``last``; its backward splits the float32 weight,
-    ``_precise_products``, so no bf16 copy), else bf16 in one oneDNN pass."""
+    """One Linear + activation of the fused forward, and the bf16 weight its backward multiplies by. A
+    ``precise`` layer computes in float32 (its output in bf16 unless ``last``) and returns no bf16 weight:
+    its backward splits the float32 one (``_precise_products``). Any other layer is bf16, one oneDNN pass."""
     if precise:
         y = _activate(torch.addmm(b, h.float(), w.t()), act, slope)
         return (y if last else y.to(BF16)), None
