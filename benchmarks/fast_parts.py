@@ -21,7 +21,7 @@ import torch
 from gankit.config import resolve
 from gankit.train.loop import Trainer
 from gankit.train import fast
-from speed_vs_plain import TOY, PlainLoop, real_data
+from speed_vs_plain import TOY, PlainLoop, real_data, timed
 
 DC = ["model.arch=dcgan", "model.z_dim=100", "model.g_width=64", "model.d_width=64", "data.size=32",
       "data.channels=3", "data.batch_size=64"]
@@ -44,17 +44,6 @@ def make(preset, sets, fused, bf16, cl):
             with fast.autocast(t.device, bf16):
                 phase.fn(batch)
     return step
-def timed(f, n: int = 50) -> float:
-    """Median microseconds of f() over 5 rounds of n calls, after 3 warm-up calls."""
-    for _ in range(3):
-        f()
-    rounds = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            f()
-        rounds.append((time.perf_counter() - t0) / n * 1e6)
-    return statistics.median(rounds)
 
 
 def layout_ops() -> None:

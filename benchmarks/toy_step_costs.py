@@ -22,22 +22,9 @@ import torch
 from gankit.config import resolve
 from gankit.train import fast
 from gankit.train.loop import Trainer
-from speed_vs_plain import TOY, PlainLoop, real_data
+from speed_vs_plain import TOY, PlainLoop, real_data, timed
 
 COMMON = ["train.ema=0", "train.progress=false", "optim.decay=none", "sample.method=direct"]
-
-
-def timed(f, n: int = 200) -> float:
-    """Median microseconds of f() over 5 rounds of n calls, after 10 warm-up calls."""
-    for _ in range(10):
-        f()
-    rounds = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            f()
-        rounds.append((time.perf_counter() - t0) / n * 1e6)
-    return statistics.median(rounds)
 
 
 def thread_scaling() -> None:
@@ -53,7 +40,7 @@ def thread_scaling() -> None:
         us = []
         for n in (1, 2):
             torch.set_num_threads(n)
-            us.append(timed(f))
+            us.append(timed(f, 200))
         print(f"{name}: 1 thread {us[0]:.0f} us, 2 threads {us[1]:.0f} us, {us[0] / us[1]:.2f}x", flush=True)
     torch.set_num_threads(threads)
 
