@@ -8,7 +8,7 @@ threads  (last) Two Python threads, each with one OpenMP thread, each running ha
 onednn   oneDNN's inner-product backward-weights primitive (``aten.mkldnn_linear_backward_weights``, with
          the conversions to its layout) against the product ``g^T h`` the fused backward uses, 2,048 x 256.
 bias     The bias gradient as a product ``1^T g`` against ``g.sum(0)``.
-compile  A plain bf16-autocast step of the grid25 networks (G: 2-256-256-256-2, D: 2-256-256-256-1, batch
+compile  A plain bf16-autocast step of the grid25 preset's networks (gankit.nets.build; 3 x 256 hidden, batch
          1,024, non-saturating loss, fused Adam), eager against ``torch.compile`` of G and D.
 """
 import argparse
@@ -19,8 +19,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from gankit import nets
+from gankit.config import resolve
 from speed_vs_plain import timed
 
 BF16 = torch.bfloat16
@@ -64,15 +65,10 @@ def bias() -> None:
           f"1^T g {timed(lambda: ones @ g, 300):.0f} us", flush=True)
 
 
-def _mlp(fan_in: int, fan_out: int, act) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(fan_in, 256), act(), nn.Linear(256, 256), act(), nn.Linear(256, 256), act(),
-                         nn.Linear(256, fan_out))
-
-
 def _step_ms(mode: str | None, batch: int = 1024) -> tuple[float, float]:
     """(seconds to the end of the third step, median ms per step after it)."""
     torch.manual_seed(0)
-    G, D = _mlp(2, 2, nn.ReLU), _mlp(2, 1, lambda: nn.LeakyReLU(0.2))
+    G, D = nets.build(resolve("grid25").model, (2,))
     opt_g, opt_d = (torch.optim.Adam(n.parameters(), 1e-3, fused=True) for n in (G, D))
     g_fwd, d_fwd = (G, D) if mode is None else (torch.compile(G, mode=mode), torch.compile(D, mode=mode))
     data = torch.randn(batch, 2)
@@ -80,7 +76,7 @@ def _step_ms(mode: str | None, batch: int = 1024) -> tuple[float, float]:
     def step() -> None:
         with torch.autocast("cpu", BF16):
             fake = g_fwd(torch.randn(batch, 2))
-            logits = d_fwd(torch.cat([data, fake.detach()])).float().squeeze(1)
+            logits = d_fwd(torch.cat([data, fake.detach()])).float()
             d_loss = F.softplus(-logits[:batch]).mean() + F.softplus(logits[batch:]).mean()
         D.zero_grad(set_to_none=True)
         d_loss.backward()

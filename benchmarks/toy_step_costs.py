@@ -14,8 +14,6 @@ oneDNN's own time for each product inside the step:
       | awk -F, '/exec/ {t[$(NF-1)" "$9] += $NF; n[$(NF-1)" "$9]++} END {for (k in t) printf "%.3f ms %s\\n", t[k] / n[k], k}' | sort -rn
 """
 import resource
-import statistics
-import time
 
 import torch
 
@@ -46,15 +44,10 @@ def thread_scaling() -> None:
 
 
 def step_ms(trainer: Trainer, steps: int = 40) -> float:
-    for _ in range(5):
+    """Median ms per step over 5 rounds of ``steps``, after 5 warm-up steps."""
+    for _ in range(2):   # timed() warms up with 3 more
         trainer.train_step()
-    rounds = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            trainer.train_step()
-        rounds.append((time.perf_counter() - t0) / steps * 1e3)
-    return statistics.median(rounds)
+    return timed(trainer.train_step, steps) / 1e3
 
 
 def fixed_cost() -> None:
