@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 import gankit.data.folder as folder
-from gankit.config import resolve
-from gankit.train.loop import Trainer
+from gankit.assemble import resolve
+from gankit.training.loop import Trainer
 
 
 def make_folder(root: Path, n: int, size: int) -> None:

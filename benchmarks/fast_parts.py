@@ -9,7 +9,7 @@ products, with the forward for scale; what bf16 can give the toy MLP's matrix pr
 of the plain loop's time), then the training-step variants below.
 
 Each variant is gankit's training step (recipe phases on gankit's batches, EMA off)
-with parts of ``gankit.train.fast`` switched on one by one, 3 warm-up steps, then 3 interleaved rounds
+with parts of ``gankit.training.fast`` switched on one by one, 3 warm-up steps, then 3 interleaved rounds
 of 15 steps; prints steps/s of fp32 and each variant's speed relative to it (median over rounds).
 """
 import statistics
@@ -18,9 +18,10 @@ import time
 
 import torch
 
-from gankit.config import resolve
-from gankit.train.loop import Trainer
-from gankit.train import fast
+from gankit.assemble import resolve
+from gankit.training.loop import Trainer
+from gankit.training import fast
+from gankit.training.kernels import conv_products
 from speed_vs_plain import TOY, PlainLoop, real_data, timed
 
 DC = ["model.arch=dcgan", "model.z_dim=100", "model.g_width=64", "model.d_width=64", "data.size=32",
@@ -57,7 +58,8 @@ def layout_ops() -> None:
     flop = 2 * 64 * 100 * 512 * 16
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         for name, f in (("ConvTranspose2d", lambda: layer(z)),
-                        ("train.fast's matrix product", lambda: fast._conv_transpose_of_a_point(layer, z))):
+                        ("train.fast's matrix product",
+                         lambda: conv_products._conv_transpose_of_a_point(layer, z))):
             us = timed(f)
             print(f"ConvTranspose2d(100, 512, 4) of a 1x1 input, batch 64, bf16, {name}: {us:.0f} us = "
                   f"{flop / us / 1e3:.0f} GFLOP/s")
@@ -79,7 +81,7 @@ def layout_ops() -> None:
             us = {"forward": timed(lambda: conv(x, w, None, s, p)),
                   "PyTorch's weight gradient": timed(lambda: torch.ops.aten.convolution_backward(
                       g, x, w, None, (s, s), (p, p), (1, 1), transposed, (0, 0), 1, (False, True, False))),
-                  "train.fast's matrix products": timed(lambda: fast._conv_weight_grad(
+                  "train.fast's matrix products": timed(lambda: conv_products._conv_weight_grad(
                       *((g, x) if transposed else (x, g)), (k, k), (s, s), (p, p)))}
         name = "ConvTranspose2d" if transposed else "Conv2d"
         print(f"{name}({c_in}, {c_out}, {k}, {s}, {p}) on {size}x{size}, batch {batch}, bf16: " + ", ".join(

@@ -3,7 +3,7 @@ each digit twice (as is, and shifted by one source pixel), for `--preset folder`
 
     python benchmarks/make_digit_folder.py OUT_DIR
 """
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -23,4 +23,6 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path, help="the folder to write (class sub-folders 0/ … 9/)")
+    main(ap.parse_args().out)

@@ -1,4 +1,4 @@
-"""Image-conditioned runs (data.pair) against their targets, and against the data's distribution.
+"""Image-conditioned runs (paired.task) against their targets, and against the data's distribution.
 
     python benchmarks/paired_quality.py RUN_DIR [RUN_DIR ...]
 
@@ -29,9 +29,9 @@ def laplacian_energy(x: torch.Tensor) -> float:
 def score(run: Path) -> dict:
     loaded = open_run(run)
     d = loaded.cfg.data
-    source = load(d)
+    source = load(d, loaded.cfg.owned.get(d.name))
     n = len(source)
-    pairs = next(Batches(source, n, seed=7, pair=d.pair))
+    pairs = next(Batches(source, n, seed=7, pair=loaded.recipe.degradation))
     gen = torch.Generator().manual_seed(7)
     out = torch.cat([loaded.recipe.sample(loaded.recipe.latents(len(a), generator=gen), a).cpu()
                      for a in pairs["a"].split(500)])

@@ -9,8 +9,8 @@ interleaved round by round (gankit, plain, gankit, plain, ...) so both see the s
 * gankit: ``Trainer.train_step`` as ``gankit train`` runs it — phases, the step-derived learning-rate
   schedule, stats reported into a Collector and flushed to a metrics.jsonl every ``train.log_every``
   steps, batches from ``Batches`` — with EMA off (``train.ema=0``; the plain loop has none). Like the
-  plain loop, gankit's G step trains on the D step's G(z) (``train.reuse_fake``, the default);
-  ``--set train.reuse_fake=false`` draws new latents for it (one more G forward).
+  plain loop, gankit's G step trains on the D step's G(z) (``gan.reuse_fake``, the default);
+  ``--set gan.reuse_fake=false`` draws new latents for it (one more G forward).
 * plain: the loop of pytorch/examples ``dcgan/main.py`` — one D step on a real batch (label 1) and on
   G(z).detach() (label 0), then one G step on the *same* G(z) (label 1), BCE-with-logits, batches drawn
   by random indexing of the in-memory tensor (a faster data path than the example's DataLoader).
@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 
 from gankit import nets
-from gankit.config import resolve
-from gankit.train.loop import Trainer
-from gankit.train.stats import Collector, JsonlSink
+from gankit.assemble import resolve
+from gankit.training.loop import Trainer
+from gankit.training.stats import Collector, JsonlSink
 
 DCGAN = ["model.arch=dcgan", "model.z_dim=100", "model.g_width=64", "model.d_width=64"]   # pytorch/examples: nz 100, ngf = ndf = 64
-TOY = ["train.reuse_fake=true"]   # the library's default (the grid25 preset pins a fresh z for its sample quality)
+TOY = ["gan.reuse_fake=true"]   # the library's default (the grid25 preset pins a fresh z for its sample quality)
 CASES = [
     ("DCGAN 28x28x1", "digits", DCGAN + ["data.size=28", "data.channels=1"], 64),
     ("DCGAN 28x28x1", "digits", DCGAN + ["data.size=28", "data.channels=1"], 256),
@@ -50,7 +50,7 @@ class PlainLoop:
 
     def __init__(self, cfg, x: torch.Tensor, seed: int) -> None:
         torch.manual_seed(seed)
-        self.G, self.D = nets.build(cfg.model, tuple(x.shape[1:]))
+        self.G, self.D = nets.build(cfg.model, tuple(x.shape[1:]), options=cfg.owned.get(cfg.model.arch))
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d))
@@ -117,7 +117,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     ap.add_argument("--set", action="append", default=[], help="extra table.key=value for gankit's side, e.g. "
-                                                                "train.reuse_fake=false")
+                                                                "gan.reuse_fake=false")
     ap.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))), help="which of CASES (0-5)")
     a = ap.parse_args()
     if a.threads:

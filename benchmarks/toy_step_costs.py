@@ -1,4 +1,4 @@
-"""Where the toy MLP's train.fast step goes (docs/BENCHMARKS.md, session 10).
+"""Where the toy MLP's train.fast step goes: thread scaling per operator, fixed cost, page faults.
 
     python benchmarks/toy_step_costs.py
 
@@ -17,9 +17,9 @@ import resource
 
 import torch
 
-from gankit.config import resolve
-from gankit.train import fast
-from gankit.train.loop import Trainer
+from gankit.assemble import resolve
+from gankit.training import fast
+from gankit.training.loop import Trainer
 from speed_vs_plain import TOY, PlainLoop, real_data, timed
 
 COMMON = ["train.ema=0", "train.progress=false", "optim.decay=none", "sample.method=direct"]

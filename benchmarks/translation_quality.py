@@ -12,7 +12,7 @@ row per run and target.
 """
 import argparse
 
-from gankit.metrics.translation import evaluate_translation_run
+from gankit.evaluation import evaluate_translation_run
 from gankit.run import open_run
 
 

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 
 from gankit import nets
 from gankit.cli import main
-from gankit.config import ModelConfig, resolve
+from gankit.assemble import resolve
+from gankit.config import ModelConfig
+from gankit.nets.mlp import MLPOptions
 from gankit.data import load
 from gankit.nets.conditional import CondBatchNorm
 from gankit.objectives import aux_class_loss
@@ -24,9 +26,9 @@ FAST = ["--set", "train.progress=false", "--set", "train.log_every=5", "--set", 
 @pytest.mark.parametrize("cond_d, aux", [("concat", False), ("projection", False), ("none", True), ("projection", True)])
 def test_every_architecture_takes_a_condition(arch, shape, cond_g, cond_d, aux):
     torch.manual_seed(0)
-    m = ModelConfig(arch=arch, z_dim=8, g_width=8, d_width=8, depth=2, cond_g=cond_g, cond_d=cond_d,
-                    d_norm="layer", spectral_norm=cond_d == "projection")
-    G, D = nets.build(m, shape, cond_dim=5, aux=aux)
+    m = ModelConfig(arch=arch, z_dim=8, g_width=8, d_width=8, d_norm="layer", spectral_norm=cond_d == "projection")
+    G, D = nets.build(m, shape, nets.Wiring(cond_dim=5, cond_g=cond_g, cond_d=cond_d, aux=aux),
+                      MLPOptions(depth=2) if arch == "mlp" else None)
     z, c = torch.randn(4, 8), F.one_hot(torch.tensor([0, 1, 2, 4]), 5).float()
     x = G(z, c)
     assert x.shape == (4, *shape)
@@ -65,8 +67,8 @@ def test_conditional_batchnorm_is_a_per_class_affine_map():
 
 def test_projection_discriminator_adds_the_inner_product_with_the_class_embedding():
     torch.manual_seed(0)
-    m = ModelConfig(arch="mlp", z_dim=4, g_width=8, d_width=6, depth=1, cond_d="projection")
-    _, D = nets.build(m, (3,), cond_dim=4)
+    m = ModelConfig(arch="mlp", z_dim=4, g_width=8, d_width=6)
+    _, D = nets.build(m, (3,), nets.Wiring(cond_dim=4, cond_d="projection"), MLPOptions(depth=1))
     x, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 3, 1])
     phi = D.inner.features(x)
     expected = D.inner.head(phi)[:, 0] + (D.embed.weight.T[y] * phi).sum(1)
@@ -75,8 +77,8 @@ def test_projection_discriminator_adds_the_inner_product_with_the_class_embeddin
 
 def test_concatenating_discriminator_sees_the_condition_as_constant_channels():
     torch.manual_seed(0)
-    m = ModelConfig(arch="dcgan", z_dim=4, g_width=4, d_width=4, cond_d="concat", d_norm="none")
-    _, D = nets.build(m, (1, 8, 8), cond_dim=3)
+    m = ModelConfig(arch="dcgan", z_dim=4, g_width=4, d_width=4, d_norm="none")
+    _, D = nets.build(m, (1, 8, 8), nets.Wiring(cond_dim=3, cond_d="concat"))
     x, c = torch.randn(2, 1, 8, 8), torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 1.0]])
     stacked = torch.cat([x, c[:, :, None, None].expand(2, 3, 8, 8)], dim=1)
     assert torch.allclose(D(x, c), D.inner(stacked), atol=1e-6)
@@ -105,8 +107,8 @@ def test_mismatched_classes_are_always_wrong_and_cover_the_others():
     assert torch.equal(recipe.mismatched(v), v.roll(1, 0))
 
 
-@pytest.mark.parametrize("sets", [[], ["loss.mismatch=0.5"], ["loss.aux=1", "model.cond_d=none"],
-                                  ["model.arch=dcgan", "model.cond_g=cbn", "model.cond_d=concat", "loss.gp=1"]])
+@pytest.mark.parametrize("sets", [[], ["cgan.mismatch=0.5"], ["cgan.aux=1", "cgan.cond_d=none"],
+                                  ["model.arch=dcgan", "cgan.cond_g=cbn", "cgan.cond_d=concat", "loss.gp=1"]])
 def test_conditional_steps_train_with_finite_losses(tmp_path, sets):
     argv = ["train", "--preset", "digits-cond", "--out", str(tmp_path / "r"), "--set", "train.steps=10", *FAST]
     for s in sets:
@@ -115,9 +117,9 @@ def test_conditional_steps_train_with_finite_losses(tmp_path, sets):
     import json
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(v) for r in rows for v in r.values())
-    if "loss.mismatch=0.5" in sets:
+    if "cgan.mismatch=0.5" in sets:
         assert "D/mismatched" in rows[-1]
-    if "loss.aux=1" in sets:
+    if "cgan.aux=1" in sets:
         assert "loss/D_aux" in rows[-1] and "loss/G_aux" in rows[-1]
 
 
@@ -148,9 +150,9 @@ def test_user_errors_of_conditional_runs(tmp_path, capsys):
     assert main(["sample", str(run), "--class", "3", "--out", str(tmp_path / "x.npy")]) == 2
     assert "not class-conditional" in capsys.readouterr().err
     for sets, message in [(["data.name=swissroll", "data.batch_size=64"], "has no labels"),
-                          (["model.cond_g=film"], "model.cond_g: unknown mode 'film'; valid: concat, cbn"),
-                          (["model.cond_d=acgan"], "model.cond_d: unknown mode 'acgan'; valid: concat, projection, none"),
-                          (["loss.mismatch=1.5"], "loss.mismatch: must be in [0, 1]")]:
+                          (["cgan.cond_g=film"], "cgan.cond_g: unknown value 'film'; valid: concat, cbn"),
+                          (["cgan.cond_d=acgan"], "cgan.cond_d: unknown value 'acgan'; valid: concat, projection, none"),
+                          (["cgan.mismatch=1.5"], "cgan.mismatch: must be in [0, 1]")]:
         out = tmp_path / "bad"
         argv = ["train", "--preset", "digits-cond", "--out", str(out), *FAST]
         for s in sets:
@@ -243,7 +245,7 @@ def test_an_embedding_conditioned_run_trains_matching_aware_and_samples_given_ve
     np.save(tmp_path / "emb.npy", table[y] + 0.01 * np.random.default_rng(2).normal(size=(len(y), 4)))
     run = tmp_path / "r"
     assert main(["train", "--preset", "digits-cond", "--out", str(run), "--set", f"data.labels={tmp_path / 'emb.npy'}",
-                 "--set", "loss.mismatch=0.5", "--set", "train.steps=10", "--set", "train.grid=16", *FAST]) == 0
+                 "--set", "cgan.mismatch=0.5", "--set", "train.steps=10", "--set", "train.grid=16", *FAST]) == 0
     np.save(tmp_path / "want.npy", table[[3, 5]])
     assert main(["sample", str(run), "--condition", str(tmp_path / "want.npy"), "--n", "6", "--out", str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape[0] == 6
@@ -254,5 +256,5 @@ def test_an_embedding_conditioned_run_trains_matching_aware_and_samples_given_ve
     assert main(["sample", str(run), "--condition", str(tmp_path / "wrong.npy"), "--out", str(tmp_path / "t.npy")]) == 2
     assert "expected rows of 4 numbers" in capsys.readouterr().err
     assert main(["train", "--preset", "digits-cond", "--out", str(tmp_path / "a"), "--set", f"data.labels={tmp_path / 'emb.npy'}",
-                 "--set", "loss.aux=1"]) == 2
+                 "--set", "cgan.aux=1"]) == 2
     assert "not embeddings" in capsys.readouterr().err

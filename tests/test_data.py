@@ -484,7 +484,7 @@ def test_stream_decode_error_is_one_line(tmp_path, workers):
 
 
 def test_folder_keeps_native_non_square_size_and_dcgan_asks_for_a_square(tmp_path):
-    from gankit import config as C
+    from gankit.assemble import resolve
     from gankit.nets import build
 
     for i in range(4):
@@ -492,5 +492,5 @@ def test_folder_keeps_native_non_square_size_and_dcgan_asks_for_a_square(tmp_pat
     src = build_folder(str(tmp_path))
     assert src.info.shape == (3, 20, 30) and src.all()["x"].shape == (4, 3, 20, 30)
     with pytest.raises(ConfigError, match="architecture 'dcgan' needs square images.*set data.size"):
-        build(C.resolve("folder").model, src.info.shape)
+        build(resolve("folder").model, src.info.shape)
     assert build_folder(str(tmp_path), size=16).info.shape == (3, 16, 16)

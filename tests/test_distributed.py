@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from gankit import data
 from gankit.config import DataConfig
 from gankit.errors import ConfigError
-from gankit.train import checkpoint, distributed
+from gankit.training import checkpoint, distributed
 
 from test_train import train
 

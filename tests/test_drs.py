@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from gankit.cli import main
-from gankit.drs import rejection_sample
+from gankit.recipes.drs import rejection_sample
 
 
 class ShiftedGaussian:
@@ -53,7 +53,7 @@ def test_drs_sampling_of_a_run_is_seeded_and_selectable(tmp_path, capsys):
 def test_acceptance_with_the_gamma_shift_by_hand():
     import math
 
-    from gankit.drs import acceptance
+    from gankit.recipes.drs import acceptance
 
     logits = torch.tensor([-3.0, -1.0, 0.0, 0.5, 2.0])
     log_m = 0.5
@@ -68,7 +68,7 @@ def test_acceptance_with_the_gamma_shift_by_hand():
 
 
 def test_sample_method_auto_uses_drs_only_where_it_applies():
-    from gankit.config import resolve
+    from gankit.assemble import resolve
     from gankit.recipes import RECIPES
 
     for sets, expected in ((["loss.name=nonsaturating"], True), (["loss.name=wasserstein"], False)):

@@ -1,5 +1,6 @@
 """`gankit eval` end to end on real digits, noise, a class-dropping "generator" and copies; periodic
-evaluation during training. No Inception weights here: the digits classifier is the feature space."""
+evaluation during training; the metric registry. No Inception weights here: the digits classifier is
+the feature space."""
 import json
 
 import numpy as np
@@ -138,3 +139,61 @@ def test_periodic_evaluation_on_toy_data_and_a_metric_that_does_not_apply(tmp_pa
     assert main(common + ["--out", str(run)]) == 0
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"eval/modes", "eval/high_quality", "eval/w1", "eval/js"} <= set(rows[-1])
+
+
+# ------------------------------------------------------------------------------ the metric registry
+
+def test_a_new_metric_is_one_registration(tmp_path, capsys):
+    """A throw-away metric registered in a scratch copy of the registry is computed by `gankit eval`,
+    listed by its --help and accepted by --metrics; when the block ends it is gone again."""
+    from gankit.metrics.registry import METRICS, Inputs, lower_is_better, metric, names_for, output_keys
+
+    x, _ = digits_uint8()
+    np.save(tmp_path / "s.npy", x[:200])
+
+    def help_text():
+        with pytest.raises(SystemExit):
+            main(["eval", "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    with METRICS.temporary():
+        @metric("brightness", kinds="images", keys=("brightness", "brightness_gap"), lower="brightness_gap",
+                description="the samples' mean pixel value")
+        def _brightness(m: Inputs) -> dict[str, float]:
+            return {"brightness": float(m.samples.mean()), "brightness_gap": 0.0}
+
+        assert "brightness = the samples' mean pixel value" in help_text()
+        assert names_for("images")[-1] == "brightness" and "brightness" not in names_for("points")
+        assert {"brightness", "brightness_gap"} <= set(output_keys("images"))
+        assert lower_is_better("brightness_gap") and not lower_is_better("brightness")
+        out = run_eval(capsys, tmp_path / "s.npy", "--metrics", "brightness")
+        assert out["brightness"] == pytest.approx(float((x[:200] / 127.5 - 1).mean()), abs=1e-6)
+        assert set(out) == {"n_samples", "n_reference", "brightness", "brightness_gap", "notes"}
+    assert "brightness" not in METRICS and "brightness" not in help_text()
+    assert main(["eval", str(tmp_path / "s.npy"), "--ref", "digits", "--metrics", "brightness"]) == 2
+    assert "'brightness' does not apply to images" in capsys.readouterr().err
+
+
+def test_the_registry_knows_every_metric_and_key():
+    from gankit.metrics.registry import METRICS, lower_is_better, metric, metrics_help, names_for, output_keys
+
+    assert names_for("images") == ["fid", "kid", "is", "pr", "dc", "classifier", "memorisation"]
+    assert names_for("points") == ["modes", "w1", "js"]
+    assert names_for("translations") == ["translation"] and "translation" not in metrics_help()
+    lower = {"fid", "kid", "reverse_kl", "w1", "js", "memorised_share", "classes_dropped", "classes_collapsed",
+             "cycle_l1"}
+    keys = output_keys()
+    for key in ("domain_acc", "content_acc", "cycle_l1", "fid", "precision", "class_share/<class>"):
+        assert key in keys
+    for domain_key in ("domain_acc", "content_acc", "cycle_l1", "fid"):
+        assert f"{domain_key}/<domain>" in keys
+        assert lower_is_better(f"{domain_key}/B") == lower_is_better(domain_key) == (domain_key in lower)
+    assert {k for k in keys if "/" not in k and lower_is_better(k)} == lower
+    assert not lower_is_better("class_share/7") and not lower_is_better("n_samples")
+    with METRICS.temporary():   # registrations refused
+        with pytest.raises(ValueError, match="unknown need"):
+            metric("bad", kinds="images", keys="bad", needs="labels", description="-")(lambda m: {})
+        with pytest.raises(ValueError, match="registered elsewhere as lower is better"):
+            metric("bad", kinds="images", keys="fid", description="-")(lambda m: {})
+        with pytest.raises(ValueError, match="registered twice"):
+            metric("fid", kinds="images", keys="fid", lower="fid", description="-")(lambda m: {})

@@ -1,4 +1,4 @@
-"""train.fast's fused MLP stack (train/fused_mlp.py) against PyTorch's own layers, and D on real and fake
+"""train.fast's fused MLP stack (training/kernels/fused_mlp.py) against PyTorch's own layers, and D on real and fake
 in one forward (recipes/gan.py d_logits)."""
 import copy
 
@@ -6,11 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.config import resolve
+from gankit.assemble import resolve
 from gankit.nets.layers import per_sample
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
-from gankit.train import fast, fused_mlp
-from gankit.train.loop import Trainer
+from gankit.training import fast
+from gankit.training.kernels import fused_mlp
+from gankit.training.loop import Trainer
 
 BF16 = torch.autocast("cpu", dtype=torch.bfloat16)
 
@@ -127,10 +128,18 @@ def test_fused_stack_only_runs_under_bf16_autocast_on_a_cpu():
 
 
 def test_nets_that_are_not_plain_stacks_stay_unfused():
-    """Layer norm in D, batch norm in G (conditional BN) or a net without a stack() keep PyTorch's layers."""
+    """Layer norm in D, batch norm in G (conditional BN), a net that is not a LayerStack, or a LayerStack that
+    overrides forward (its layers() would no longer be what it computes) keep PyTorch's layers."""
+
+    class Scaled(MLPGenerator):
+        def forward(self, z):
+            return 2 * super().forward(z)
+
     assert not fused_mlp.fuse_(MLPDiscriminator((2,), 16, 2, layer_norm=True), precise_ends=True)
     assert not fused_mlp.fuse_(MLPGenerator(2, 16, 2, (2,), batch_norm=True), precise_ends=True)
     assert not fused_mlp.fuse_(torch.nn.Linear(2, 2), precise_ends=True)
+    assert not fused_mlp.fuse_(Scaled(2, 16, 2, (2,)), precise_ends=True)
+    assert fused_mlp.fuse_(MLPGenerator(2, 16, 2, (2,)), precise_ends=True)
     assert fused_mlp.plan_of([torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.LeakyReLU(0.1), torch.nn.Linear(3, 1)],
                              precise_ends=False) == (("leaky_relu", 0.1, False), ("none", 0.0, False))
 
@@ -153,7 +162,7 @@ def test_d_judges_real_and_fake_in_one_forward_when_it_treats_samples_independen
     assert t.recipe.joint_d
     a, b = t.recipe.d_logits(real, fake)
     assert torch.allclose(a, t.recipe.D(real), atol=1e-6) and torch.allclose(b, t.recipe.D(fake), atol=1e-6)
-    packed = Trainer(resolve("grid25", overrides=["model.pack=2", "data.batch_size=64"])).recipe
+    packed = Trainer(resolve("grid25", overrides=["gan.pack=2", "data.batch_size=64"])).recipe
     assert per_sample(packed.D) and packed.joint_d
     a, b = packed.d_logits(real, fake)
     assert a.shape == b.shape == (32,)

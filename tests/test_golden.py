@@ -48,20 +48,20 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
     "resume-ring8-wgan-gp": ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none"], None),
     "resume-hinge-sn-r1": ("digits", ["loss.name=hinge", "model.spectral_norm=true", "loss.r1=1", "model.d_norm=none"], None),
     "resume-grid25-clip": ("grid25", ["loss.name=minimax", "loss.clip=0.05", "train.ema=0", "optim.decay=none"], None),
-    "resume-cgan-mismatch-aux": ("digits-cond", ["loss.mismatch=0.5", "loss.aux=1"], None),
-    "resume-cgan-dcgan-cbn": ("digits-cond", ["model.arch=dcgan", "model.cond_g=cbn", "model.cond_d=concat"], None),
-    "resume-fresh-z": ("digits", ["train.reuse_fake=false"], None),
+    "resume-cgan-mismatch-aux": ("digits-cond", ["cgan.mismatch=0.5", "cgan.aux=1"], None),
+    "resume-cgan-dcgan-cbn": ("digits-cond", ["model.arch=dcgan", "cgan.cond_g=cbn", "cgan.cond_d=concat"], None),
+    "resume-fresh-z": ("digits", ["gan.reuse_fake=false"], None),
     "resume-ring8-reuse": ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none",
-                                     "train.reuse_fake=true"], None),
-    "resume-cyclegan-pool": ("digits-cyclegan", ["train.pool=3", "optim.decay=none"], None),
-    "resume-cyclegan-plain": ("digits-cyclegan", ["train.pool=3", "optim.decay=none", "loss.semantic=0",
-                                                  "loss.identity=0.5"], None),
+                                     "gan.reuse_fake=true"], None),
+    "resume-cyclegan-pool": ("digits-cyclegan", ["cyclegan.pool=3", "optim.decay=none"], None),
+    "resume-cyclegan-plain": ("digits-cyclegan", ["cyclegan.pool=3", "optim.decay=none", "cyclegan.semantic=0",
+                                                  "cyclegan.identity=0.5"], None),
     "resume-stargan": ("digits-stargan", ["optim.decay=none"], None),
     "resume-paired-inpaint": ("digits-inpaint", ["train.grid=8"], None),
     "resume-lr-decay": ("digits", ["optim.decay=cosine", "optim.decay_start=0.3", "train.steps=6"], None),
     "resume-fast-dcgan": ("digits", ["model.arch=dcgan", "model.g_width=16", "model.d_width=16", "train.fast=true"], None),
     "resume-fast-grid25": ("grid25", ["train.fast=true"], None),
-    "resume-pack": ("grid25", ["model.pack=4", "optim.decay=none"], None),
+    "resume-pack": ("grid25", ["gan.pack=4", "optim.decay=none"], None),
 }
 
 
@@ -135,7 +135,7 @@ def checkpoint_hash(ckpt: Path) -> str:
 
 def run_case(name: str, tmp: Path) -> str:
     from gankit.cli import main
-    from gankit.train import checkpoint
+    from gankit.training import checkpoint
 
     preset, sets, kind = CASES[name]
     sets = write_data(kind, tmp / "data") + QUIET + [f"train.steps={STEPS}"] + sets

@@ -9,7 +9,9 @@ from torch.nn.utils import parametrize
 
 from gankit.config import ModelConfig
 from gankit.errors import ConfigError
-from gankit.nets import NETS, build, is_weight_layer, num_params
+from gankit.nets import NETS, Wiring, is_weight_layer, num_params
+from gankit.nets import build as build_nets
+from gankit.nets.mlp import MLPOptions
 from gankit.nets.layers import linear_of_map
 
 CASES = [
@@ -22,7 +24,12 @@ IDS = [f"{a}-{'x'.join(map(str, s))}" for a, s in CASES]
 
 
 def small(arch: str, **kw) -> ModelConfig:
-    return ModelConfig(**{"arch": arch, "z_dim": 16, "g_width": 8, "d_width": 8, "depth": 2, **kw})
+    return ModelConfig(**{"arch": arch, "z_dim": 16, "g_width": 8, "d_width": 8, **kw})
+
+
+def build(m: ModelConfig, shape, wiring: Wiring = Wiring(), depth: int = 2):
+    """nets.build with MLPs of ``depth`` hidden layers."""
+    return build_nets(m, shape, wiring, MLPOptions(depth) if m.arch == "mlp" else None)
 
 
 def weight_layers(net: nn.Module) -> list[nn.Module]:
@@ -210,9 +217,13 @@ def test_dcgan_message_suggests_data_size() -> None:
         build(small("dcgan"), (3, 48, 48))
 
 
-def test_mlp_depth_zero() -> None:
-    with pytest.raises(ConfigError, match="model.depth"):
-        build(small("mlp", depth=0), (2,))
+def test_mlp_depth_is_its_own_option() -> None:
+    from gankit.options import check
+
+    with pytest.raises(ConfigError, match=r"^mlp.depth: must be positive, got 0$"):
+        check(MLPOptions(depth=0), "mlp")
+    G, D = build(small("mlp"), (2,), depth=1)
+    assert sum(isinstance(m, torch.nn.Linear) for m in G.modules()) == 2
 
 
 @pytest.mark.parametrize("arch,shape,d_norm", [("dcgan", (3, 16, 16), "batch"), ("resnet", (3, 16, 16), "none"),
@@ -254,7 +265,7 @@ def test_packed_discriminator_judges_k_samples_at_once(arch, shape):
     from gankit.nets import Packed
 
     torch.manual_seed(0)
-    G, D = build(ModelConfig(arch=arch, z_dim=4, g_width=8, d_width=8, pack=3), shape)
+    G, D = build(ModelConfig(arch=arch, z_dim=4, g_width=8, d_width=8), shape, Wiring(pack=3))
     assert isinstance(D, Packed) and D.k == 3
     x = torch.randn(6, *shape)
     out = D(x)

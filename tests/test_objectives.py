@@ -124,7 +124,7 @@ def test_weight_clipping():
     assert all(p.abs().max().item() <= 0.01 for p in lin.parameters())
 
 
-# ------------------------------------------------------------------------------- f-GAN [§11.6.3]
+# ------------------------------------------------------------------------------- f-GAN (Nowozin et al. 2016)
 import numpy as np  # noqa: E402
 
 P = np.array([0.125, 0.375, 0.25, 0.25])    # data

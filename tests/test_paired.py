@@ -1,4 +1,4 @@
-"""Image conditions (data.pair), the U-Net / PatchGAN pair, the paired recipe, `gankit translate`, and
+"""Image conditions (paired.task), the U-Net / PatchGAN pair, the paired recipe, `gankit translate`, and
 the paired metrics against torchmetrics."""
 import json
 
@@ -79,8 +79,8 @@ def test_unet_skip_connections_carry_the_input():
     assert diff[3, 5] > 0 and diff[3, 5] >= diff.max() * 0.05
 
 
-@pytest.mark.parametrize("sets", [[], ["loss.adv=0"], ["data.pair=superres2", "model.z_dim=0"],
-                                  ["data.pair=denoise", "loss.name=lsgan"], ["data.pair=colorize", "data.channels=3"]])
+@pytest.mark.parametrize("sets", [[], ["paired.adv=0"], ["paired.task=superres2", "model.z_dim=0"],
+                                  ["paired.task=denoise", "loss.name=lsgan"], ["paired.task=colorize", "data.channels=3"]])
 def test_paired_recipe_trains(tmp_path, sets):
     run = tmp_path / "r"
     argv = ["train", "--preset", "digits-inpaint", "--out", str(run), "--set", "train.steps=10", "--set", "train.grid=8", *FAST]
@@ -89,14 +89,14 @@ def test_paired_recipe_trains(tmp_path, sets):
     assert main(argv) == 0
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(v) for r in rows for v in r.values())
-    assert ("loss/D" in rows[-1]) == ("loss.adv=0" not in sets) and "loss/L1" in rows[-1]
+    assert ("loss/D" in rows[-1]) == ("paired.adv=0" not in sets) and "loss/L1" in rows[-1]
     w, h = Image.open(run / "samples" / "final.png").size
     assert w > h    # input | output pairs, 4 per row, 2 rows
 
 
 def test_paired_resume_is_bitwise_exact(tmp_path):
     from safetensors.torch import load_file
-    from gankit.train import checkpoint
+    from gankit.training import checkpoint
     straight, split = tmp_path / "a", tmp_path / "b"
     base = ["train", "--preset", "digits-inpaint", "--set", "train.grid=8", *FAST]
     assert main(base + ["--out", str(straight), "--set", "train.steps=20"]) == 0
@@ -142,12 +142,12 @@ def test_translate_degrade_mask_and_errors(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("sets, message", [
-    (["data.pair=colorize"], "data.pair=colorize: needs RGB images"),
-    (["data.pair=blur"], "data.pair: unknown task 'blur'"),
-    (["data.pair="], "train.recipe=paired: needs pairs"),
-    (["loss.adv=0", "loss.l1=0"], "nothing would be learnt"),
+    (["paired.task=colorize"], "paired.task=colorize: needs RGB images"),
+    (["paired.task=blur"], "paired.task: unknown value 'blur'"),
+    (["paired.task="], "train.recipe=paired: needs pairs"),
+    (["paired.adv=0", "paired.l1=0"], "nothing would be learnt"),
     (["model.arch=dcgan"], "unknown image-to-image architecture 'dcgan'; valid: resnet, unet"),
-    (["data.pair=superres4", "data.size=10"], "must be a multiple of 4"),
+    (["paired.task=superres4", "data.size=10"], "must be a multiple of 4"),
 ])
 def test_paired_config_errors(tmp_path, capsys, sets, message):
     argv = ["train", "--preset", "digits-inpaint", "--out", str(tmp_path / "r"), *FAST]

@@ -8,7 +8,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from gankit.cli import main
-from gankit.train import checkpoint
+from gankit.training import checkpoint
 
 FAST = ["train.progress=false", "train.log_every=5", "train.sample_every=10", "train.ckpt_every=10"]
 
@@ -79,11 +79,11 @@ def test_max_seconds_stops_and_checkpoints(tmp_path):
     ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none"]),  # GP draws from the RNG
     ("digits", ["loss.name=hinge", "model.spectral_norm=true", "loss.r1=1", "model.d_norm=none"]),
     ("grid25", ["loss.name=minimax", "loss.clip=0.05", "train.ema=0", "optim.decay=none"]),  # steps change the decay
-    ("digits-cond", ["loss.mismatch=0.5", "loss.aux=1"]),                     # mismatched labels draw from the RNG
-    ("digits-cond", ["model.arch=dcgan", "model.cond_g=cbn", "model.cond_d=concat"]),
-    ("digits", ["train.reuse_fake=false"]),                                    # a fresh z for the G step
+    ("digits-cond", ["cgan.mismatch=0.5", "cgan.aux=1"]),                     # mismatched labels draw from the RNG
+    ("digits-cond", ["model.arch=dcgan", "cgan.cond_g=cbn", "cgan.cond_d=concat"]),
+    ("digits", ["gan.reuse_fake=false"]),                                    # a fresh z for the G step
     ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none",
-               "train.reuse_fake=true"]),                                      # the default's reuse with k D steps and GP
+               "gan.reuse_fake=true"]),                                      # the default's reuse with k D steps and GP
 ])
 def test_resume_is_bitwise_exact(tmp_path, preset, sets):
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -165,7 +165,7 @@ def test_every_objective_trains_with_finite_losses(tmp_path, loss):
 
 
 def test_lr_schedules_by_hand():
-    from gankit.train.schedule import lr_factor
+    from gankit.training.schedule import lr_factor
 
     assert [lr_factor(s, 10, "none", 0.5) for s in (0, 9)] == [1.0, 1.0]
     assert np.allclose([lr_factor(s, 10, "linear", 0.5) for s in range(10)], [1, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2])
@@ -192,16 +192,16 @@ def test_lr_decay_is_applied_and_resume_mid_decay_is_exact(tmp_path):
 
 
 def test_reuse_fake_takes_one_generator_forward_per_step(tmp_path):
-    """train.reuse_fake (the default): the G step trains on the very samples the last D step judged
+    """reuse_fake (the default): the G step trains on the very samples the last D step judged
     (pytorch/examples' DCGAN) — k D steps take k G forwards, the G step none; reuse_fake=false gives the
     G step a fresh z (D steps without a graph). The same for the conditional recipe, whose G step keeps
     the D step's conditions."""
-    from gankit.config import resolve
-    from gankit.train.loop import Trainer
+    from gankit.assemble import resolve
+    from gankit.training.loop import Trainer
 
-    for preset, d_steps in (("digits", 1), ("digits", 3), ("digits-cond", 2)):
+    for preset, table, d_steps in (("digits", "gan", 1), ("digits", "gan", 3), ("digits-cond", "cgan", 2)):
         for reuse, forwards in ((False, d_steps + 1), (True, d_steps)):
-            t = Trainer(resolve(preset, overrides=[f"train.reuse_fake={str(reuse).lower()}", "train.ema=0",
+            t = Trainer(resolve(preset, overrides=[f"{table}.reuse_fake={str(reuse).lower()}", "train.ema=0",
                                                    f"train.d_steps={d_steps}"]))
             graphs = []   # per G forward: did it record a graph
             hook = t.recipe.G.register_forward_hook(lambda m, a, out: graphs.append(out.requires_grad))
@@ -235,8 +235,8 @@ def test_logs_the_share_of_time_spent_waiting_for_data(tmp_path):
 def test_fast_mode_is_bf16_channels_last_fused_and_resumes_exactly(tmp_path):
     """train.fast on a convolutional GAN: channels-last nets and batches, fused Adam, float32 weights
     and optimiser state, and the bitwise-exact resume of any run."""
-    from gankit.config import resolve
-    from gankit.train.loop import Trainer
+    from gankit.assemble import resolve
+    from gankit.training.loop import Trainer
 
     net = ["model.arch=dcgan", "model.g_width=16", "model.d_width=16", "train.fast=true"]
     t = Trainer(resolve("digits", overrides=net))
@@ -260,8 +260,8 @@ def assert_resumes_exactly(tmp_path, sets):
 def test_default_optimisers_are_foreach_and_bitwise_the_per_tensor_loop():
     """Without train.fast the loop switches every Adam to its foreach implementation (PyTorch's CPU
     default is the per-tensor loop): the same arithmetic, so the same weights to the last bit."""
-    from gankit.config import resolve
-    from gankit.train.loop import Trainer
+    from gankit.assemble import resolve
+    from gankit.training.loop import Trainer
 
     runs = []
     for foreach in (True, False):
@@ -280,8 +280,8 @@ def test_default_optimisers_are_foreach_and_bitwise_the_per_tensor_loop():
 def test_fast_mode_uses_bf16_where_it_pays():
     """bf16 autocast for convolutional networks and for fully-connected ones at batches of 512 or more;
     below that (the digits MLP at 64) fast mode is fp32 with fused Adam."""
-    from gankit.config import resolve
-    from gankit.train.loop import Trainer
+    from gankit.assemble import resolve
+    from gankit.training.loop import Trainer
 
     for preset, sets, bf16 in [("digits", [], False), ("digits", ["data.batch_size=512"], True),
                                ("digits", ["model.arch=dcgan", "model.g_width=8", "model.d_width=8"], True),
@@ -308,10 +308,10 @@ def test_fast_mode_follows_the_fp32_losses(tmp_path):
 def test_fast_mode_keeps_the_ends_of_point_networks_in_float32():
     """Toy coordinates need more than bfloat16's 8-bit mantissa: under train.fast, G's output layer and
     D's input layer (and those of the EMA copy) run in float32, the hidden layers in bfloat16 — in the
-    fused stacks (train/fused_mlp.py) and, through float32_ends_, in the layers themselves (a conditional D
+    fused stacks (training/kernels/fused_mlp.py) and, through float32_ends_, in the layers themselves (a conditional D
     reads its MLP's features() layer by layer)."""
-    from gankit.config import resolve
-    from gankit.train.loop import Trainer
+    from gankit.assemble import resolve
+    from gankit.training.loop import Trainer
 
     t = Trainer(resolve("grid25", overrides=["train.fast=true", "train.progress=false"]))
     G, D = t.recipe.nets["G"], t.recipe.nets["D"]
@@ -335,8 +335,8 @@ def test_fast_mode_keeps_one_memory_layout_through_the_backward():
     hand them back in NCHW; mixing the two layouts took TensorIterator's slow path)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from gankit.config import resolve
-    from gankit.train.loop import Trainer
+    from gankit.assemble import resolve
+    from gankit.training.loop import Trainer
 
     seen = []
 
@@ -361,7 +361,7 @@ def test_fast_mode_computes_a_transposed_convolution_of_a_1x1_input_as_a_matrix_
     gradients as PyTorch's layer, channels-last; other inputs go to PyTorch's layer."""
     import copy
 
-    from gankit.train import fast
+    from gankit.training import fast
 
     torch.manual_seed(0)
     for bias in (False, True):
@@ -393,13 +393,14 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
     float64 gradients as PyTorch's own bf16 layer."""
     import copy
 
-    from gankit.train import fast
+    from gankit.training import fast
+    from gankit.training.kernels import conv_products
 
     torch.manual_seed(0)
     conv2d, conv_t = torch.nn.functional.conv2d, torch.nn.functional.conv_transpose2d
     cl = torch.channels_last
-    for chunk in (fast.WINDOWS_CHUNK, 40):   # one product; slices of the batch (of 1 or 2 samples here)
-        monkeypatch.setattr(fast, "WINDOWS_CHUNK", chunk)
+    for chunk in (conv_products.WINDOWS_CHUNK, 40):   # one product; slices of the batch (of 1 or 2 samples here)
+        monkeypatch.setattr(conv_products, "WINDOWS_CHUNK", chunk)
         for transposed, c_in, c_out, size, kernel, stride, padding in [
                 (False, 3, 4, 7, (3, 3), (2, 2), (1, 1)), (False, 2, 2, 5, (2, 3), (1, 2), (0, 1)),
                 (True, 3, 2, 4, (4, 4), (2, 2), (1, 1)), (True, 2, 3, 3, (3, 3), (1, 1), (0, 0))]:
@@ -407,7 +408,7 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
             w_shape = (c_in, c_out) if transposed else (c_out, c_in)
             w = torch.randn(*w_shape, *kernel, dtype=torch.float64).contiguous(memory_format=cl).requires_grad_()
             b = torch.randn(c_out, dtype=torch.float64, requires_grad=True)
-            f = lambda x, w, b: fast._WeightGradAsProduct.apply(x, w, b, transposed, stride, padding)
+            f = lambda x, w, b: conv_products._WeightGradAsProduct.apply(x, w, b, transposed, stride, padding)
             torch.testing.assert_close(f(x, w, b), (conv_t if transposed else conv2d)(x, w, b, stride, padding))
             assert torch.autograd.gradcheck(f, (x, w, b)) and torch.autograd.gradgradcheck(f, (x, w, b))
 
@@ -423,7 +424,7 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
 
     for layer, size in [(torch.nn.Conv2d(128, 256, 4, 2, 1, bias=False), 8),
                         (torch.nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=True), 4)]:
-        assert layer.weight.numel() >= fast.PRODUCT_MIN_WEIGHT
+        assert layer.weight.numel() >= conv_products.PRODUCT_MIN_WEIGHT
         pytorch = copy.deepcopy(layer).to(memory_format=cl)
         ref = copy.deepcopy(layer).double()
         fast.prepare_({"net": torch.nn.Sequential(layer)}, {})
@@ -433,20 +434,20 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
         ref(x64).backward(g)
         exact = [x64.grad] + [p.grad for p in ref.parameters()]
         _, theirs = bf16_error(pytorch, exact, x, g)
-        for chunk in (fast.WINDOWS_CHUNK, 3 * 2 ** 15):   # one product; slices of 3 samples and a last one of 1
-            monkeypatch.setattr(fast, "WINDOWS_CHUNK", chunk)
+        for chunk in (conv_products.WINDOWS_CHUNK, 3 * 2 ** 15):   # one product; slices of 3 samples, a last one of 1
+            monkeypatch.setattr(conv_products, "WINDOWS_CHUNK", chunk)
             y, ours = bf16_error(layer, exact, x, g)
             assert type(y.grad_fn).__name__ == "_WeightGradAsProductBackward" and y.dtype == torch.bfloat16
             assert layer.weight.grad.dtype == torch.float32 and layer.weight.grad.is_contiguous(memory_format=cl)
             assert all(o < 1.5 * t + 1e-4 for o, t in zip(ours, theirs)), (ours, theirs)
             first = layer.weight.grad.clone()   # again, now in the reused scratch buffers: the same numbers
             assert bf16_error(layer, exact, x, g)[1] == ours and torch.equal(layer.weight.grad, first)
-    assert fast._SCRATCH.buffers
+    assert conv_products._SCRATCH.buffers
 
     # a gradient penalty's autograd.grad with respect to the input computes no weight gradient
     calls = []
-    weight_grad = fast._conv_weight_grad
-    monkeypatch.setattr(fast, "_conv_weight_grad", lambda *a: calls.append(1) or weight_grad(*a))
+    weight_grad = conv_products._conv_weight_grad
+    monkeypatch.setattr(conv_products, "_conv_weight_grad", lambda *a: calls.append(1) or weight_grad(*a))
     conv = torch.nn.Conv2d(128, 256, 4, 2, 1)
     fast.prepare_({"net": torch.nn.Sequential(conv)}, {})
     x = torch.randn(4, 128, 8, 8).contiguous(memory_format=cl).requires_grad_()
@@ -478,13 +479,52 @@ def test_fast_mode_computes_large_bf16_weight_gradients_as_matrix_products(monke
 def test_fast_mode_with_weight_gradient_products_resumes_exactly(tmp_path, monkeypatch):
     """The products in a whole training run (every strided layer of a small DCGAN takes them with the
     weight threshold lowered): deterministic, so resuming is bitwise exact."""
-    from gankit.train import fast
+    from gankit.training.kernels import conv_products
 
-    monkeypatch.setattr(fast, "PRODUCT_MIN_WEIGHT", 1)
+    monkeypatch.setattr(conv_products, "PRODUCT_MIN_WEIGHT", 1)
     calls = []
-    product = fast._WeightGradAsProduct.apply
-    monkeypatch.setattr(fast._WeightGradAsProduct, "apply", lambda *a: calls.append(1) or product(*a))
+    product = conv_products._WeightGradAsProduct.apply
+    monkeypatch.setattr(conv_products._WeightGradAsProduct, "apply", lambda *a: calls.append(1) or product(*a))
     assert_resumes_exactly(tmp_path, ["model.arch=dcgan", "model.g_width=16", "model.d_width=16", "train.fast=true"])
     assert len(calls) == 24 * 2   # 12 + 6 + 6 steps, each: G's strided layer, D's on real and fake samples
     # (this D has no BatchNorm: one forward judges both, recipes/gan.py d_logits)
     # (D is frozen in the G step: PyTorch's layer there)
+
+
+def test_fast_mode_without_its_cpu_kernels_on_an_untested_pytorch(tmp_path, monkeypatch):
+    """On a PyTorch outside kernels.TESTED_TORCH, or one that lacks a private operator the CPU kernels call,
+    train.fast keeps its portable path (bf16 autocast, float32 ends for points, channels-last, fused Adam)
+    without the fused stacks and convolution kernels; it trains, with float32 weights, and the run's log
+    says why in one line. On this PyTorch there is no such line."""
+    from torch.torch_version import TorchVersion
+
+    from gankit.assemble import resolve
+    from gankit.training import kernels
+    from gankit.training.loop import Trainer
+
+    toy = ["train.fast=true", "train.progress=false", "train.steps=2", "train.sample_every=1000", "train.ckpt_every=1000"]
+    assert Trainer(resolve("grid25", overrides=toy)).notes == []
+    monkeypatch.setattr(torch, "__version__", TorchVersion("2.15.0"))
+    t = Trainer(resolve("grid25", overrides=toy))
+    assert t.notes == ["train.fast: CPU kernels tested with torch 2.9–2.14, this is 2.15.0: using the portable bf16 path"]
+    assert t.bf16 and not any(hasattr(net, "_fused_plan") for net in t.recipe.nets.values())
+    with torch.autocast("cpu", dtype=torch.bfloat16):   # the float32 ends are portable: still there
+        assert t.recipe.nets["G"](torch.randn(5, 2)).dtype == torch.float32
+    lines = []
+    t.run(tmp_path / "toy", log=lines.append)
+    assert lines[0] == t.notes[0] and lines.count(t.notes[0]) == 1
+    params = [p for net in t.recipe.nets.values() for p in net.parameters()]
+    assert t.step == 2 and all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in params)
+
+    dc = Trainer(resolve("digits", overrides=["model.arch=dcgan", "model.g_width=8", "model.d_width=8",
+                                              "train.fast=true", "train.ema=0"]))
+    assert len(dc.notes) == 1 and dc.bf16
+    assert not any("forward" in vars(m) for net in dc.recipe.nets.values() for m in net.modules())   # PyTorch's layers
+    dc.train_step()
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in dc.recipe.nets["G"].parameters())
+
+    monkeypatch.setattr(torch, "__version__", TorchVersion("2.14.1"))
+    monkeypatch.setattr(kernels, "PRIVATE_OPERATORS", kernels.PRIVATE_OPERATORS + ("ops.mkldnn._no_such_operator",))
+    assert Trainer(resolve("grid25", overrides=toy)).notes == [
+        "train.fast: torch 2.14.1 lacks torch.ops.mkldnn._no_such_operator, which the CPU kernels call: "
+        "using the portable bf16 path"]

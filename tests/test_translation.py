@@ -10,12 +10,14 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from gankit.cli import main
-from gankit.config import DataConfig, resolve
+from gankit.assemble import resolve
+from gankit.config import DataConfig
+from gankit.data.pairs import PairsOptions
 from gankit.data import Batches, load
 from gankit.data.printed import render
 from gankit.metrics.translation import translation_metrics
 from gankit.recipes.translation import ImagePool, Translation
-from gankit.train import checkpoint
+from gankit.training import checkpoint
 
 FAST = ["--set", "train.progress=false", "--set", "train.log_every=5", "--set", "train.sample_every=10",
         "--set", "train.ckpt_every=10", "--set", "model.g_width=8", "--set", "model.d_width=8",
@@ -117,7 +119,7 @@ def test_pairs_side_by_side_and_parallel_folders(tmp_path):
         assert torch.equal(s.x[:, 0], torch.from_numpy(b).to(torch.uint8))     # B the target
         batch = next(Batches(s, 2, 0))
         assert set(batch) == {"x", "a"} and batch["a"].dtype == torch.float32
-    rev = load(DataConfig(name="pairs", path=str(tmp_path / "par"), direction="BtoA"))
+    rev = load(DataConfig(name="pairs", path=str(tmp_path / "par")), PairsOptions(direction="BtoA"))
     assert torch.equal(rev.a[:, 0], torch.from_numpy(b).to(torch.uint8))
     assert len(load(DataConfig(name="pairs", path=str(tmp_path / "ab"), split="test"))) == 1
     _png(tmp_path / "par" / "B" / "extra.png", b[0])
@@ -172,18 +174,19 @@ def test_recipe_defaults_fill_unset_keys_only(tmp_path):
     cfg = resolve(config_file=str(conf), overrides=["loss.name=hinge"])
     assert cfg.loss.name == "hinge"
     s = resolve(config_file=str(conf), overrides=["train.recipe=stargan", "data.name=digit-fonts"])
-    assert s.loss.aux == 1.0
+    assert s.table("stargan").cls == 1.0
 
 
 # -------------------------------------------------------------------------------------- recipes
 
-@pytest.mark.parametrize("preset, extra", [("digits-cyclegan", []),   # with the semantic term
-                                           ("digits-cyclegan", ["loss.semantic=0", "loss.identity=0.5"]),   # plain CycleGAN
+@pytest.mark.parametrize("preset, extra", [("digits-cyclegan", ["cyclegan.pool=3"]),   # with the semantic term
+                                           ("digits-cyclegan", ["cyclegan.pool=3", "cyclegan.semantic=0",
+                                                                "cyclegan.identity=0.5"]),   # plain CycleGAN
                                            ("digits-stargan", [])])
 def test_translation_recipes_train_and_resume_exactly(tmp_path, monkeypatch, preset, extra):
-    monkeypatch.setattr("gankit.recipes.cyclegan.IM_START", 7)   # the F_B phase (loss.semantic_im) from step 7 on
+    monkeypatch.setattr("gankit.recipes.cyclegan.IM_START", 7)   # the F_B phase (cyclegan.semantic_im) from step 7 on
     straight, split = tmp_path / "a", tmp_path / "b"
-    base = ["train", "--preset", preset, *FAST, "--set", "train.pool=3", "--set", "optim.decay=none"]  # steps change a decay
+    base = ["train", "--preset", preset, *FAST, "--set", "optim.decay=none"]  # steps change a decay
     for s in extra:
         base += ["--set", s]
     assert main(base + ["--out", str(straight), "--set", "train.steps=20"]) == 0
@@ -196,7 +199,7 @@ def test_translation_recipes_train_and_resume_exactly(tmp_path, monkeypatch, pre
         assert all(torch.equal(w1[k], w2[k]) for k in w1), name
     rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(v) for r in rows for v in r.values()) and "loss/cycle" in rows[-1]
-    semantic = preset == "digits-cyclegan" and not extra   # F_A is trained and saved, the term is logged
+    semantic = preset == "digits-cyclegan" and len(extra) == 1   # F_A is trained and saved, the term is logged
     weights = load_file(str(checkpoint.latest(straight / "checkpoints") / "weights.safetensors"))
     assert any(k.startswith("F_A.") for k in weights) == semantic
     assert ({"loss/F_A", "loss/semantic"} <= rows[-1].keys()) == semantic
@@ -206,24 +209,24 @@ def test_translation_recipes_train_and_resume_exactly(tmp_path, monkeypatch, pre
 
 
 def test_semantic_term_needs_content_labels_and_is_the_source_label_cross_entropy(tmp_path, capsys):
-    """loss.semantic is refused on domains without content labels; on digits-printed the term is
+    """cyclegan.semantic is refused on domains without content labels; on digits-printed the term is
     -mean log softmax(F_A(G_AB(a)))[digit of a], computed here by hand."""
     rng = np.random.default_rng(0)
     for folder in ("trainA", "trainB"):
         for i in range(3):
             _png(tmp_path / "cg" / folder / f"{i}.png", rng.integers(0, 255, (8, 8)))
     argv = ["train", "--out", str(tmp_path / "r"), "--set", "train.recipe=cyclegan", "--set", "model.arch=unet",
-            "--set", "data.name=folder", "--set", f"data.path={tmp_path / 'cg'}", "--set", "loss.semantic=1"]
+            "--set", "data.name=folder", "--set", f"data.path={tmp_path / 'cg'}", "--set", "cyclegan.semantic=1"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "loss.semantic" in err and "content labels" in err and err.count("\n") == 1
+    assert "cyclegan.semantic" in err and "content labels" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
     source = load(DataConfig(name="digits-printed"))
     batch = next(Batches(source, 4, seed=0, by_class=True))
     assert batch["content"].shape == (8,) and batch["content"].dtype == torch.int64
     from gankit.recipes.cyclegan import CycleGAN
 
-    cfg = resolve("digits-cyclegan", overrides=["loss.semantic=2", "model.g_width=8", "model.d_width=8"])
+    cfg = resolve("digits-cyclegan", overrides=["cyclegan.semantic=2", "model.g_width=8", "model.d_width=8"])
     recipe = CycleGAN(cfg, source.info, torch.device("cpu"))
     a = batch["x"][batch["y"] == 0]
     fake_b = recipe.G_AB(a, recipe.latents(len(a)))
@@ -298,7 +301,9 @@ def test_translation_metrics_against_sklearn_by_hand():
     x[dom == 1] = x[dom == 1].flip(-1)          # domain 1 = mirrored digits
     tr, te = torch.arange(len(x)) % 3 != 0, torch.arange(len(x)) % 3 == 0
     train, test = {"x": x[tr], "y": dom[tr]}, {"x": x[te], "y": dom[te]}
-    out = translation_metrics(FlipTranslator(), train, test, digits[tr], digits[te])
+    flip = FlipTranslator()
+    out = translation_metrics(lambda x, source, to: flip.sample(None, Translation(x, source, to)), flip.domains,
+                              train, test, digits[tr], digits[te])
     flat = lambda v: v.flatten(1).numpy()  # noqa: E731
     domain_clf = SVC(C=10.0, random_state=0).fit(flat(train["x"]), train["y"].numpy())
     for t in (0, 1):
@@ -319,9 +324,10 @@ def test_translation_metrics_against_sklearn_by_hand():
 def test_resnet_translator_shapes_and_domain_head(size, patches):
     from gankit.config import ModelConfig
     from gankit.nets import build_translator
+    from gankit.nets.resgen import ResnetTranslatorOptions
 
-    G, D = build_translator(ModelConfig(arch="resnet", z_dim=2, g_width=4, d_width=4, depth=2), (3, size, size),
-                            (1, size, size), d_channels=1, d_classes=5)
+    G, D = build_translator(ModelConfig(arch="resnet", z_dim=2, g_width=4, d_width=4), (3, size, size),
+                            (1, size, size), d_channels=1, d_classes=5, options=ResnetTranslatorOptions(blocks=2))
     y = G(torch.randn(3, 3, size, size), torch.randn(3, 2))
     assert y.shape == (3, 1, size, size) and y.abs().max() <= 1
     logits, classes = D.classify(y)

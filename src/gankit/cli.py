@@ -20,13 +20,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a GAN from a preset and/or a TOML config")
     t.add_argument("--preset", help="preset name (default: digits); see `gankit presets`")
-    t.add_argument("--config", help="TOML file with [data] [model] [loss] [optim] [train] tables")
+    t.add_argument("--config", help="TOML file of tables ([data] [model] [train] ..., the recipe's own); applied over "
+                                    "the preset (default: digits)")
     t.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override one config value, e.g. --set train.steps=500 (repeatable)")
     t.add_argument("--out", help="run directory (default: runs/<preset>, numbered if taken)")
     t.add_argument("--seed", type=int, help="random seed (same as --set train.seed=N)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config, then every other option table with its defaults, and exit")
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", help="run directory")
@@ -69,8 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("samples", help="run directory | image folder | samples.npy")
     e.add_argument("--ref", help="preset name (its data set) or an image folder (not for CycleGAN / StarGAN runs, "
                                  "which are scored on their own data's test split)")
-    e.add_argument("--metrics", help="comma-separated; images: fid,kid,is,pr,dc,classifier,memorisation; "
-                                     "points: modes,w1,js (default: all that apply)")
+    from .metrics.registry import metrics_help   # imports no torch: building the parser stays quick
+    e.add_argument("--metrics", help=metrics_help())
     e.add_argument("--features", help="inception | inception:WEIGHTS.pth | classifier | torchvision:MODEL "
                                       "(default: inception when its weights are present, else the reference's "
                                       "own classifier)")
@@ -100,8 +102,9 @@ def _default_out(name: str) -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import config as C
-    from .train import distributed
-    from .train.loop import Trainer
+    from .assemble import describe, from_toml, override, resolve
+    from .training import distributed
+    from .training.loop import Trainer
 
     if args.resume:
         if not args.out:
@@ -110,25 +113,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         saved_path = out / "config.toml"
         if not saved_path.exists():
             raise GankitError(f"--resume: '{saved_path}' not found; is '{out}' a gankit run directory?")
-        saved = C.from_toml(saved_path.read_text(), str(saved_path))
+        saved = from_toml(saved_path.read_text(), str(saved_path))
         if args.preset or args.config:
-            cfg = C.resolve(args.preset, args.config, args.set, args.seed)
+            cfg = resolve(args.preset, args.config, args.set, args.seed)
         else:
-            cfg = C.override(saved, args.set, args.seed)
+            cfg = override(saved, args.set, args.seed)
         bad = C.incompatible_keys(saved, cfg)
         if bad:
             raise GankitError(f"--resume: the config differs from the run's in {', '.join(bad)}; only "
                               f"{', '.join(sorted(C.RESUMABLE_CHANGES))} may change on resume")
     else:
-        cfg = C.resolve(args.preset, args.config, args.set, args.seed)
+        cfg = resolve(args.preset, args.config, args.set, args.seed)
         out = Path(args.out) if args.out else _default_out(args.preset or
-                                                           (Path(args.config).stem if args.config else "digits"))
+                                                           (Path(args.config).stem if args.config else C.DEFAULT_PRESET))
         if (out / "checkpoints").exists():
             raise GankitError(f"--out {out}: already holds a run; add --resume to continue it or choose another --out")
     if args.dry_run:
-        print(C.to_toml(cfg), end="")
+        print(describe(cfg), end="")
         return 0
-    try:   # one process, or one of those torchrun started (train/distributed.py)
+    try:   # one process, or one of those torchrun started (training/distributed.py)
         Trainer(cfg).run(out, resume=args.resume)
     finally:
         distributed.shutdown()
@@ -155,46 +158,24 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from .run import open_run
-    from .translate import translate
+    from .translation import translate
 
     print(translate(open_run(args.run), args.input, args.out, degrade_first=args.degrade, mask=args.mask,
                     seed=args.seed, ema=not args.no_ema, to=args.to, direction=args.direction, source=args.source))
     return 0
 
 
-def _translation_run(spec: str) -> bool:
-    """Is ``spec`` a run directory of an unpaired translation recipe (CycleGAN, StarGAN)?"""
-    from .config import from_toml
-    from .recipes import RECIPES
-    from .train import checkpoint
-
-    ckpt = checkpoint.latest(Path(spec) / "checkpoints") if (Path(spec) / "checkpoints").is_dir() else None
-    if ckpt is None:
-        return False
-    cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
-    return getattr(RECIPES.get(cfg.train.recipe), "translates", False)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from .metrics.evaluate import evaluate, format_table, load_reference, load_samples
+    from .evaluation import evaluate_spec
+    from .metrics.evaluate import format_table
 
     if args.n <= 1:
         raise GankitError(f"--n must be at least 2, got {args.n}")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    if _translation_run(args.samples):
-        from .metrics.translation import evaluate_translation_run
-
-        values, notes = evaluate_translation_run(args.samples, features=args.features, seed=args.seed)
-        print(json.dumps({**values, "notes": notes}) if args.json else format_table(values, notes))
-        return 0
-    if not args.ref:
-        raise GankitError("--ref is required: a preset name (its data set) or an image folder")
-    samples, kind = load_samples(args.samples, n=args.n, seed=args.seed, sampler=args.sampler)
-    ref = load_reference(args.ref, n=args.n)
-    values, notes = evaluate(samples, kind, ref, metrics, features=args.features,
-                             picture=Path(args.picture) if args.picture else None)
+    values, notes = evaluate_spec(args.samples, args.ref, metrics, features=args.features, n=args.n, seed=args.seed,
+                                  sampler=args.sampler, picture=Path(args.picture) if args.picture else None)
     if args.json:
         print(json.dumps({**values, "notes": notes}))
     else:

@@ -29,13 +29,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .registry import Registry
-from .train.distributed import rows
+from .runtime import rows
 
 
 # ------------------------------------------------------------------------ the original GAN [001, 003]
 
 def d_minimax(real: Tensor, fake: Tensor) -> Tensor:
-    """Goodfellow et al.'s discriminator loss, the negated value function V(D, G) [seed 001]:
+    """Goodfellow et al.'s discriminator loss, the negated value function V(D, G):
 
         L_D = -E_x[log D(x)] - E_z[log(1 - D(G(z)))],   D = sigmoid(logits).
 
@@ -45,7 +45,7 @@ def d_minimax(real: Tensor, fake: Tensor) -> Tensor:
 
 
 def g_minimax(fake: Tensor) -> Tensor:
-    """The *saturating* generator loss of the minimax game [seed 003]:  L_G = E_z[log(1 - D(G(z)))].
+    """The *saturating* generator loss of the minimax game (Goodfellow et al. 2014):  L_G = E_z[log(1 - D(G(z)))].
 
     Its gradient vanishes when D confidently rejects the samples (D(G(z)) -> 0), early in training.
     """
@@ -53,7 +53,7 @@ def g_minimax(fake: Tensor) -> Tensor:
 
 
 def g_nonsaturating(fake: Tensor) -> Tensor:
-    """The *non-saturating* generator loss [seed 003]:  L_G = -E_z[log D(G(z))].
+    """The *non-saturating* generator loss (Goodfellow et al. 2014):  L_G = -E_z[log D(G(z))].
 
     Same fixed point as the minimax game, strong gradients when D(G(z)) is small.
     """
@@ -84,10 +84,10 @@ def g_hinge(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
-# ------------------------------------------------------------------------------ Wasserstein [§11.7]
+# ------------------------------------------------------------------------------ Wasserstein (Arjovsky et al. 2017)
 
 def d_wasserstein(real: Tensor, fake: Tensor) -> Tensor:
-    """WGAN critic loss [§11.7]:  L_D = E[D(G(z))] - E[D(x)].
+    """WGAN critic loss (Arjovsky et al. 2017):  L_D = E[D(G(z))] - E[D(x)].
 
     With D 1-Lipschitz (clipping, gradient penalty or spectral norm), -L_D estimates W1(p_data, p_g).
     """
@@ -99,7 +99,7 @@ def g_wasserstein(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
-# ------------------------------------------------------------------------------- f-GAN [§11.6.3]
+# ------------------------------------------------------------------------------- f-GAN (Nowozin et al. 2016)
 # Nowozin et al. 2016: for a convex f with f(1) = 0, D_f(P‖Q) = ∫ q f(p/q) dx ≥ sup_T E_P[T] - E_Q[f*(T)],
 # f* the convex conjugate. The critic's raw output v goes through an output activation g_f that keeps
 # T = g_f(v) in the domain of f*; P is the data, Q the generator. The critic maximises the bound, the
@@ -191,7 +191,7 @@ def _interpolates(real: Tensor, fake: Tensor) -> Tensor:
 
 
 def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    """WGAN-GP (Gulrajani et al. 2017) [§11.7]:  E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²],
+    """WGAN-GP (Gulrajani et al. 2017):  E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²],
 
     x̂ = ε x + (1 - ε) G(z), ε ~ U[0, 1] per sample (from the global torch RNG). Multiply by λ (10).
     """
@@ -261,6 +261,6 @@ def information_maximisation(logits: Tensor) -> Tensor:
 
 @torch.no_grad()
 def clip_weights_(D: nn.Module, c: float) -> None:
-    """WGAN weight clipping [§11.7]: every parameter of D clamped to [-c, c] in place."""
+    """WGAN weight clipping (Arjovsky et al. 2017): every parameter of D clamped to [-c, c] in place."""
     for p in D.parameters():
         p.clamp_(-c, c)

@@ -7,27 +7,28 @@ from pathlib import Path
 
 import torch
 
-from . import config as config_mod
+from .assemble import from_toml, override
 from .config import Config
 from .data import DataInfo
 from .errors import GankitError
-from .recipes import RECIPES, draw_samples
-from .train import checkpoint
-from .train.loop import attach_emas, pick_device
+from .recipes import RECIPES, Recipe, draw_samples
+from .training import checkpoint
+from .training.device import pick_device
+from .training.ema import attach_emas
 
 
 @dataclass
 class LoadedRun:
     cfg: Config
     info: DataInfo
-    recipe: object          # the recipe, networks loaded; recipe.sample(z) draws from it
+    recipe: Recipe          # the recipe, networks loaded; recipe.sample(z) draws from it
     checkpoint: Path
 
 
 def class_index(loaded: LoadedRun, name: str) -> int:
     """The index of class ``name`` (a class name or an index) of a class-conditional run."""
-    classes = getattr(loaded.recipe, "classes", [])
-    if not classes:
+    classes = loaded.recipe.classes
+    if loaded.recipe.conditioning != "class":
         raise GankitError("--class: this run is not class-conditional (train it with train.recipe=cgan on labelled data)")
     if name in classes:
         return classes.index(name)
@@ -46,9 +47,11 @@ def open_run(run: str | Path, device: str = "cpu", sampler: str | None = None) -
     ckpt = checkpoint.latest(run / "checkpoints")
     if ckpt is None:
         raise GankitError(f"'{run}' holds no checkpoint (expected {run}/checkpoints/step_*/); is it a gankit run directory?")
-    cfg = config_mod.from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
+    cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))   # an old layout is migrated
     if sampler is not None:
-        cfg = config_mod.override(cfg, [f"sample.method={sampler}"])
+        if "sample" not in cfg.shared:
+            raise GankitError(f"--sampler: only for runs of the gan recipe (this run: {cfg.train.recipe})")
+        cfg = override(cfg, [f"sample.method={sampler}"])
     meta = json.loads((ckpt / "state.json").read_text())
     d = meta["data_info"]
     info = DataInfo(**{**d, "shape": tuple(d["shape"])})

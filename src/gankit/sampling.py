@@ -36,9 +36,10 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
     Class-conditional runs: all of class ``label`` (a name or index), or else a class x sample grid
     (one class per row; n defaults to 10 per class); a .npy output gets its labels in <name>.labels.npy.
     """
-    if getattr(loaded.recipe, "paired", False) or getattr(loaded.recipe, "translates", False):
+    kind = loaded.recipe.conditioning
+    if kind in ("image", "domains"):
         raise GankitError("this run translates images: use gankit translate RUN INPUT --out DIR")
-    conditional = bool(getattr(loaded.recipe, "classes", []))   # class-conditional
+    conditional = kind == "class"
     if label is not None:
         k = class_index(loaded, label)
     vectors = condition_vectors(loaded, condition)
@@ -83,7 +84,7 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
 
 def condition_vectors(loaded: LoadedRun, path: str | None) -> Tensor | None:
     """The rows (M, C) of ``--condition FILE.npy`` for a run conditioned on vectors (None for other runs)."""
-    cond_dim = loaded.info.cond_dim if getattr(loaded.recipe, "conditional", False) else 0
+    cond_dim = loaded.info.cond_dim if loaded.recipe.conditioning == "vector" else 0
     if path is None:
         if cond_dim:
             raise GankitError(f"this run is conditioned on {loaded.info.cond_kind} vectors of {cond_dim} values: "
@@ -117,26 +118,35 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (1 - t) * a[:, None] + t * b[:, None]
 
 
-def write_interpolation(loaded: LoadedRun, out: str, rows: int = 8, steps: int = 10, seed: int = 0,
-                        mode: str = "slerp", ema: bool = True) -> str:
-    """Rows of samples along latent paths between random endpoints [seed §11.5]: one row a pair of z."""
+def interpolation(loaded: LoadedRun, rows: int = 8, steps: int = 10, seed: int = 0, mode: str = "slerp",
+                  ema: bool = True) -> Tensor:
+    """Samples along latent paths between random endpoints (DCGAN, Radford et al. 2016): (rows · steps,
+    *shape), row r the path between the r-th pair of z (class-conditional runs: of class r mod C)."""
     if mode not in ("slerp", "lerp"):
         raise GankitError(f"--mode {mode}: unknown interpolation; valid: slerp, lerp")
     if rows <= 0 or steps < 2:
         raise GankitError(f"--rows must be ≥ 1 and --steps ≥ 2, got {rows} and {steps}")
-    path = Path(out)
-    if path.suffix.lower() not in GRID_SUFFIXES:
-        raise GankitError(f"--out {out}: interpolation writes an image; valid suffixes: {', '.join(GRID_SUFFIXES)}")
+    kind = loaded.recipe.conditioning
+    if kind in ("image", "domains"):
+        raise GankitError("interpolate: this run translates images; its outputs are chosen by their inputs, not by z")
+    if kind == "vector":
+        raise GankitError("interpolate: this run is conditioned on vectors; use gankit sample RUN --condition FILE.npy")
     gen = torch.Generator().manual_seed(seed)
     a = loaded.recipe.latents(rows, generator=gen).cpu()
     b = loaded.recipe.latents(rows, generator=gen).cpu()
     t = torch.linspace(0, 1, steps)
     z = (slerp if mode == "slerp" else lerp)(a, b, t).reshape(rows * steps, -1)
-    if getattr(loaded.recipe, "classes", []):  # class-conditional: row r is class r (mod C)
-        labels = (torch.arange(rows) % len(loaded.info.classes)).repeat_interleave(steps)
-        x = loaded.recipe.sample(z, labels, ema=ema).cpu()
-    else:
-        x = loaded.recipe.sample(z, ema=ema).cpu()
+    labels = (torch.arange(rows) % len(loaded.recipe.classes)).repeat_interleave(steps) if kind == "class" else None
+    return loaded.recipe.sample(z, labels, ema=ema).cpu()
+
+
+def write_interpolation(loaded: LoadedRun, out: str, rows: int = 8, steps: int = 10, seed: int = 0,
+                        mode: str = "slerp", ema: bool = True) -> str:
+    """``interpolation`` written as an image: one row a pair of z."""
+    path = Path(out)
+    if path.suffix.lower() not in GRID_SUFFIXES:
+        raise GankitError(f"--out {out}: interpolation writes an image; valid suffixes: {', '.join(GRID_SUFFIXES)}")
+    x = interpolation(loaded, rows, steps, seed, mode, ema)
     if loaded.info.kind == "points":
         save_points_plot(x, path, title=f"{rows} latent paths, {steps} steps each")
     else:

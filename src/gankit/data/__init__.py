@@ -16,10 +16,12 @@ from .batches import Batches, check_shardable
 from . import digits, domains, folder, pairs, toy, vision  # noqa: E402,F401  (register the loaders)
 
 
-def load(cfg: DataConfig) -> Source:
+def load(cfg: DataConfig, options=None) -> Source:
     """The data set named by cfg.name (a ConfigError lists the valid names), with the conditions of
-    ``cfg.labels`` when given."""
-    source = DATASETS.get(cfg.name)(cfg)
+    ``cfg.labels`` when given; ``options``: the data set's own option table (``[pairs]``; its defaults
+    when None), for the sets that have one."""
+    loader, table = DATASETS.get(cfg.name), DATASETS.options(cfg.name)
+    source = loader(cfg) if table is None else loader(cfg, options if options is not None else table())
     if cfg.labels:
         from .conditions import with_conditions
 

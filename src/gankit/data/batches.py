@@ -20,7 +20,7 @@ from .base import Source, StreamSource, TensorSource, ToySource, to_float
 from .paired import check_task, degrade
 
 _MASK = (1 << 64) - 1
-PAIR_SALT = 0x9A1D   # separates the degradation stream of data.pair from the toy stream
+PAIR_SALT = 0x9A1D   # separates the degradation stream of paired.task from the toy stream
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -145,7 +145,7 @@ def check_shardable(batch_size: int, processes: int) -> None:
 
 class Batches:
     """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
-    "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (data.pair),
+    "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (paired.task),
     "content": int64 (B,) content labels of sets that have them (``TensorSource(content=...)``)}.
 
     With ``by_class``, every batch holds ``batch_size`` samples of each class, class by class (``ClassOrder``).
@@ -163,7 +163,7 @@ class Batches:
             raise ConfigError(f"data.batch_size: must be a positive integer, got {batch_size!r}")
         if pair:
             check_task(pair, source.info.shape)
-        self.pair = pair   # data.pair: add the degraded condition "a" to every batch
+        self.pair = pair   # paired.task: add the degraded condition "a" to every batch
         self.source = source
         self.batch_size = batch_size
         self.seed = int(seed)

@@ -1,4 +1,4 @@
-"""Per-sample conditions from a file (``data.labels = PATH``), for conditional runs [seed §11.11].
+"""Per-sample conditions from a file (``data.labels = PATH``), for conditional runs (Mirza & Osindero 2014).
 
 Two formats:
 

@@ -1,4 +1,4 @@
-"""Built-in many-domain digit sets for image-to-image translation, made offline [seed §11.12, §11.13].
+"""Built-in many-domain digit sets for image-to-image translation, made offline (for CycleGAN and StarGAN).
 
 * ``digits-printed`` — two unpaired domains for CycleGAN: "handwritten" (scikit-learn's 1,797 digits)
   and "printed" (digits rendered from matplotlib's fonts in the same 8x8, 0..16 format, ``printed.py``).

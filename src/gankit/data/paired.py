@@ -1,4 +1,4 @@
-"""Image conditions made on the fly from any image data set (``data.pair``) [seeds 000, §11.11].
+"""Image conditions made on the fly from any image data set (``paired.task``; pix2pix, Isola et al. 2017).
 
 Each task degrades a clean image x (the target) into the condition a that the generator sees:
 
@@ -28,19 +28,19 @@ LUMA = (0.299, 0.587, 0.114)
 def check_task(task: str, shape: tuple[int, ...]) -> None:
     """ConfigError unless ``task`` can degrade images of ``shape`` (C, H, W)."""
     if task not in PAIR_TASKS:
-        raise ConfigError(f"data.pair: unknown task '{task}'; valid: {', '.join(PAIR_TASKS)}")
+        raise ConfigError(f"paired.task: unknown task '{task}'; valid: {', '.join(PAIR_TASKS)}")
     if len(shape) != 3:
-        raise ConfigError(f"data.pair={task}: needs an image data set, got samples of shape {tuple(shape)}")
+        raise ConfigError(f"paired.task={task}: needs an image data set, got samples of shape {tuple(shape)}")
     c, h, w = shape
     if task.startswith("superres"):
         s = int(task[len("superres"):])
         if h % s or w % s:
-            raise ConfigError(f"data.pair={task}: the image size {h}x{w} must be a multiple of {s}; set data.size")
+            raise ConfigError(f"paired.task={task}: the image size {h}x{w} must be a multiple of {s}; set data.size")
     if task == "colorize" and c != 3:
-        raise ConfigError(f"data.pair=colorize: needs RGB images, the data has {c} channel(s); set data.channels=3 "
+        raise ConfigError(f"paired.task=colorize: needs RGB images, the data has {c} channel(s); set data.channels=3 "
                           f"on colour data")
     if task == "inpaint" and (h < 2 or w < 2):
-        raise ConfigError(f"data.pair=inpaint: images of {h}x{w} are too small for a hole")
+        raise ConfigError(f"paired.task=inpaint: images of {h}x{w} are too small for a hole")
 
 
 def condition_shape(task: str, shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -80,4 +80,4 @@ def degrade(x: Tensor, task: str, generator: torch.Generator) -> Tensor:
     if task == "denoise":
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         return x + NOISE_STD * noise
-    raise ConfigError(f"data.pair: unknown task '{task}'; valid: {', '.join(PAIR_TASKS)}")
+    raise ConfigError(f"paired.task: unknown task '{task}'; valid: {', '.join(PAIR_TASKS)}")

@@ -1,4 +1,4 @@
-"""``pairs``: paired images read from disk for pix2pix (``train.recipe=paired``) [seed §11.11].
+"""``pairs``: paired images read from disk for pix2pix (``train.recipe=paired``; Isola et al. 2017).
 
 Two layouts under data.path (each optionally split into ``train/`` and ``test/``, chosen by ``data.split``):
 
@@ -7,11 +7,13 @@ Two layouts under data.path (each optionally split into ``train/`` and ``test/``
 * two parallel folders ``A/`` and ``B/`` (or ``A/<split>/`` and ``B/<split>/``) holding images of the
   same relative names — the pix2pix repo's input to its combine script.
 
-``data.direction`` = AtoB makes A the condition and B the target (BtoA the reverse). ``data.size`` resizes
+``[pairs] direction`` = AtoB makes A the condition and B the target (BtoA the reverse). ``data.size`` resizes
 each side (shorter side, centre crop); ``data.channels`` converts both. Pairs are held in memory: batches
 are {"x": target, "a": condition}.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import os
 
@@ -20,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..config import DataConfig
+from ..options import option
 from ..errors import DataError
 from .base import DATASETS, TensorSource
 from .folder import IMAGE_EXTENSIONS, list_images, split_folder
@@ -108,6 +111,11 @@ def build_pairs(path: str, size: int = 0, channels: int = 0, split: str = "train
     return source
 
 
-@DATASETS.register("pairs")
-def load_pairs(cfg: DataConfig) -> TensorSource:
-    return build_pairs(cfg.path, cfg.size, cfg.channels, cfg.split, cfg.direction)
+@dataclass
+class PairsOptions:
+    direction: str = option("AtoB", "AtoB: condition A, target B; BtoA swaps them", choices=("AtoB", "BtoA"))
+
+
+@DATASETS.register("pairs", options=PairsOptions)
+def load_pairs(cfg: DataConfig, options: PairsOptions) -> TensorSource:
+    return build_pairs(cfg.path, cfg.size, cfg.channels, cfg.split, options.direction)

@@ -1,5 +1,5 @@
 """Printed digits rendered offline from the fonts that ship with matplotlib, in the format of
-scikit-learn's handwritten digits — the second domain of the translation demos [seed §11.12, §11.13].
+scikit-learn's handwritten digits — the second domain of the translation demos.
 
 scikit-learn's digits are the UCI "optdigits": 32x32 binary bitmaps of a digit scaled to fill the
 frame, counted over non-overlapping 4x4 blocks, so each of the 8x8 pixels is 0..16. ``render`` does

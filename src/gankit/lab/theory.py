@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import objectives as O
-from . import lab, write_summary
+from .base import lab, write_summary
 
 LOG2 = math.log(2.0)
 
@@ -106,7 +106,7 @@ def _plt():
 
 # ------------------------------------------------------------------------------------ optimal-d
 
-@lab("optimal-d", "a trained D matches p_data/(p_data+p_g); V(G, D*) = 2·JSD − 2·log 2 [seeds 000, 001]")
+@lab("optimal-d", "a trained D matches p_data/(p_data+p_g); V(G, D*) = 2·JSD − 2·log 2 (Goodfellow et al. 2014)")
 def optimal_d(out: Path, quick: bool = False) -> dict[str, float]:
     data, gen = Mix1D([-1.0, 1.5], [0.5, 0.3]), Mix1D([0.0], [1.0])
     D = fit_critic(data, gen, O.d_minimax, steps=1500 if quick else 4000, batch=1024)
@@ -140,7 +140,7 @@ def optimal_d(out: Path, quick: bool = False) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------- js-vs-wasserstein
 
-@lab("js-vs-wasserstein", "disjoint distributions: JS stays log 2 while W1 falls linearly; trained estimates of both [§11.7]")
+@lab("js-vs-wasserstein", "disjoint distributions: JS stays log 2 while W1 falls linearly; trained estimates of both (Arjovsky et al. 2017)")
 def js_vs_wasserstein(out: Path, quick: bool = False) -> dict[str, float]:
     p = Mix1D([0.0], [1.0], uniform=True)                 # U[0, 1]
     thetas = [4.0, 3.0, 2.0, 1.5, 1.0, 0.5, 0.0] if not quick else [3.0, 2.0, 1.0, 0.5, 0.0]
@@ -253,7 +253,7 @@ def paper_figure(out: Path, quick: bool = False) -> dict[str, float]:
 
 # -------------------------------------------------------------------------------- f-divergences
 
-@lab("f-divergences", "the f-GAN objectives of §11.6.3: the divergence a trained critic reaches vs the exact value")
+@lab("f-divergences", "the f-GAN objectives (Nowozin et al. 2016): the divergence a trained critic reaches vs the exact value")
 def f_divergences(out: Path, quick: bool = False) -> dict[str, float]:
     p, q = Mix1D([0.0], [1.0]), Mix1D([1.0], [1.5])
     x = np.linspace(-15, 15, 300001)
@@ -297,9 +297,9 @@ def f_divergences(out: Path, quick: bool = False) -> dict[str, float]:
 
 @lab("mode-collapse", "ring8 snapshots over training: a plain GAN vs the ring8 preset")
 def mode_collapse(out: Path, quick: bool = False) -> dict[str, float]:
-    from ..config import resolve
+    from ..assemble import resolve
     from ..metrics.toy import pacgan_modes
-    from ..train.loop import Trainer
+    from ..training.loop import Trainer
 
     steps = 1200 if quick else 4000
     variants = {

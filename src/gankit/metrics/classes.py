@@ -1,4 +1,4 @@
-"""What a classifier says about a set of samples [seed §11.10].
+"""What a classifier says about a set of samples (classifier-based scores: Shmelkov et al. 2018).
 
 * quality: a good sample gets a confident prediction — ``confidence`` = mean max-probability and
   ``confident_share`` = share of samples with max-probability above a threshold;

@@ -1,37 +1,30 @@
-"""`gankit eval`: load samples and a reference, pick a feature space, compute the metrics.
+"""`gankit eval`: load samples and a reference, pick a feature space, compute the metrics of the
+registry (``metrics.registry``).
 
-SAMPLES is a run directory (samples drawn from its EMA generator), an image folder or a ``.npy``
-(uint8 (N, H, W, C) images, float (N, C, H, W) images in [-1, 1], or float (N, d) points).
+Samples here are an image folder or a ``.npy`` (uint8 (N, H, W, C) images, float (N, C, H, W) images
+in [-1, 1], or float (N, d) points); a run directory's samples are drawn by ``gankit.evaluation``.
 REF is a preset name (its data set) or an image folder. Reference features are cached per
 (data set, extractor, preprocessing, n): a second evaluation does not recompute them.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import data as data_mod
-from ..config import DataConfig, preset_names, resolve
+from ..config import DataConfig, preset_names
 from ..errors import GankitError
 from . import cache
-from .classes import class_report, classifier_scores
 from .features import Extractor, get_extractor
-from .fid import fid
-from .inception_score import inception_score, softmax
-from .kid import kid
-from .knn import density_coverage, precision_recall
-from .memorisation import memorisation, save_nearest_picture
-from .toy import js_binned, pacgan_modes, wasserstein1
+from .presets import preset_data
+from .registry import Inputs, check_metrics, metrics_for
+from .translation import Translate, translation_metrics, translation_sets
 
-IMAGE_METRICS = ["fid", "kid", "is", "pr", "dc", "classifier", "memorisation"]
-POINT_METRICS = ["modes", "w1", "js"]
-ALL_METRICS = IMAGE_METRICS + POINT_METRICS
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "w1", "js", "memorised_share", "classes_dropped", "classes_collapsed",
-                   "cycle_l1"}
+FEATURE_NEEDS = {"features", "logits", "classes"}   # what the feature space gives
 
 
 @dataclass
@@ -68,7 +61,7 @@ def reference_from_source(source, name: str, ident: tuple, n: int, data_cfg: Dat
 def load_reference(spec: str, n: int = 10_000) -> Reference:
     """REF: a preset name or an image folder."""
     if spec in preset_names():
-        cfg = resolve(spec).data
+        cfg = preset_data(spec)
     elif os.path.isdir(os.path.expanduser(spec)):
         cfg = DataConfig(name="folder", path=spec)
     else:
@@ -82,21 +75,10 @@ def reference_ident(cfg: DataConfig) -> tuple:
             cache.folder_fingerprint(cfg.path) if cfg.name == "folder" else None)
 
 
-def load_samples(spec: str, n: int = 10_000, seed: int = 0, sampler: str | None = None) -> tuple[torch.Tensor, str]:
-    """SAMPLES -> (tensor, kind): images (N, C, H, W) in [-1, 1] or points (N, d)."""
+def load_samples(spec: str, n: int = 10_000) -> tuple[torch.Tensor, str]:
+    """SAMPLES (a ``.npy`` or an image folder; up to ``n`` of a folder too large to hold) -> (tensor,
+    kind): images (N, C, H, W) in [-1, 1] or points (N, d)."""
     p = Path(spec)
-    if (p / "checkpoints").is_dir():
-        from ..run import draw, open_run
-
-        run = open_run(p, sampler=sampler)
-        if getattr(run.recipe, "translates", False):
-            raise GankitError(f"'{spec}' is a CycleGAN / StarGAN run: score it with gankit eval {spec} (no --ref; "
-                              f"its data's test split is used)")
-        labels = None
-        if getattr(run.recipe, "paired", False) or run.info.cond_dim:
-            # image or vector conditions come from the run's data: translate / condition on its samples
-            labels = run.recipe.fixed_conditions(data_mod.load(run.cfg.data), n, seed)
-        return draw(run, n, seed=seed, labels=labels), run.info.kind
     if p.suffix == ".npy":
         if not p.exists():
             raise GankitError(f"samples file '{p}' does not exist")
@@ -175,90 +157,73 @@ def reference_features(ref: Reference, ex: Extractor, notes: list[str]) -> dict[
     return out
 
 
-def check_metrics(metrics: list[str] | None, kind: str, origin: str) -> list[str]:
-    """The metrics to compute for samples of ``kind`` (all that apply when none are named); a
-    GankitError naming ``origin`` for one that does not apply."""
-    valid = IMAGE_METRICS if kind == "images" else POINT_METRICS
-    for m in metrics or []:
-        if m not in valid:
-            raise GankitError(f"{origin}: '{m}' does not apply to {kind}; valid: {', '.join(valid)}")
-    return list(metrics or valid)
-
-
 def evaluate(samples: torch.Tensor, kind: str, ref: Reference, metrics: list[str] | None = None,
              features: str | None = None, picture: Path | None = None) -> tuple[dict[str, float], list[str]]:
-    """Flat dict of floats and human-readable notes (verdicts, which feature space, caching)."""
+    """The registered metrics named in ``metrics`` (all that apply to ``kind`` when None), in
+    registration order: a flat dict of floats and human-readable notes (verdicts, which feature space,
+    caching)."""
     if kind != ref.kind:
         raise GankitError(f"samples are {kind} but the reference '{ref.name}' holds {ref.kind}")
-    metrics = check_metrics(metrics, kind, "--metrics")
+    chosen = check_metrics(metrics, kind, "--metrics")
+    todo = [m for m in metrics_for(kind) if m.name in chosen]
+    needs = {need for m in todo for need in m.needs}
     out: dict[str, float] = {"n_samples": float(len(samples))}
-    notes: list[str] = []
-    if kind == "points":
-        return _evaluate_points(samples, ref, metrics, out, notes), notes
-    if tuple(samples.shape[1:]) != tuple(ref.x.shape[1:]) and "memorisation" in metrics:
-        notes.append(f"memorisation compares pixels: samples {tuple(samples.shape[1:])} are resized to "
-                     f"the reference's {tuple(ref.x.shape[1:])}")
+    inputs = Inputs(samples, ref.name, picture=picture, distribution=ref.distribution)
+    if kind == "images":
+        _prepare_images(inputs, todo, needs, ref, features, out)
+    for m in todo:
+        out.update(m.fn(inputs))
+    return out, inputs.notes
+
+
+def _prepare_images(inputs: Inputs, todo: list, needs: set[str], ref: Reference, features: str | None,
+                    out: dict[str, float]) -> None:
+    """Fill ``inputs`` with what the image metrics ``todo`` need: the feature space's outputs on the
+    samples and the reference, and pixels at the reference's shape."""
+    samples, notes = inputs.samples, inputs.notes
+    by_pixels = [m.name for m in todo if "pixels" in m.needs]
+    if tuple(samples.shape[1:]) != tuple(ref.x.shape[1:]) and by_pixels:
+        notes.append(f"{', '.join(by_pixels)} compare{'s' if len(by_pixels) == 1 else ''} pixels: samples "
+                     f"{tuple(samples.shape[1:])} are resized to the reference's {tuple(ref.x.shape[1:])}")
     out["n_reference"] = float(len(ref.x))
-    needs_features = [m for m in metrics if m != "memorisation"]
-    if needs_features:
+    if needs & FEATURE_NEEDS:
         ex = choose_extractor(features, ref, notes)
-        out_feat = ex(samples)
-        ref_feat = reference_features(ref, ex, notes)
-        f_fake, f_real = out_feat["features"], ref_feat["features"]
-        if "fid" in metrics:
-            out["fid"] = fid(f_real, f_fake)
-        if "kid" in metrics:
-            out.update(kid(f_real, f_fake))
-        if "pr" in metrics:
-            out.update(precision_recall(f_real, f_fake, k=3))
-            if out["precision"] < 0.1:
-                notes.append(f"quality: {1 - out['precision']:.0%} of samples lie outside every real sample's "
-                             f"neighbourhood (precision {out['precision']:.3f}): they do not look like the data")
-        if "dc" in metrics:
-            out.update(density_coverage(f_real, f_fake, k=5))
-        if "is" in metrics and "logits" in out_feat:
-            out.update(inception_score(softmax(out_feat["logits"])))
-        if "classifier" in metrics:
-            if "logits" not in out_feat or not getattr(ex, "classes", None):
-                notes.append("classifier scores need a feature space with class names (--features classifier)")
-            else:
-                pf, pr = softmax(out_feat["logits"]), softmax(ref_feat["logits"])
-                out.update(classifier_scores(pf))
-                shares, verdict = class_report(pf, pr, list(ex.classes), f_fake, f_real)
-                out.update(shares)
-                notes.append(f"classes: {verdict}")
-    if "memorisation" in metrics:
-        s = samples
-        if tuple(s.shape[1:]) != tuple(ref.x.shape[1:]):
-            s = torch.nn.functional.interpolate(s.float(), size=ref.x.shape[-2:], mode="area")
-            if s.shape[1] != ref.x.shape[1]:
-                s = s.mean(1, keepdim=True) if ref.x.shape[1] == 1 else s.expand(-1, 3, -1, -1)
-        mem, idx, ratio = memorisation(s, ref.x)
-        out.update(mem)
-        if picture is not None:
-            save_nearest_picture(s, ref.x, idx, ratio, picture)
-            notes.append(f"nearest training images: {picture}")
-        if mem["memorised_share"] > 0.05:
-            notes.append(f"memorisation: {mem['memorised_share']:.1%} of samples are (near-)copies of training images")
-    return out, notes
+        fake, real = ex(samples), reference_features(ref, ex, notes)
+        inputs.features, inputs.ref_features = fake["features"], real["features"]
+        inputs.logits, inputs.ref_logits = fake.get("logits"), real.get("logits")
+        inputs.classes = list(getattr(ex, "classes", None) or [])
+    if "pixels" in needs:
+        inputs.pixels, inputs.ref_pixels = to_reference_shape(samples, ref.x), ref.x
 
 
-def _evaluate_points(x: torch.Tensor, ref: Reference, metrics: list[str], out: dict, notes: list[str]) -> dict:
-    dist = ref.distribution
-    xs = x.numpy()
-    if "modes" in metrics:
-        if getattr(dist, "means", None) is None:
-            notes.append(f"modes: '{ref.name}' is not a mixture; no mode count")
-        else:
-            out.update(pacgan_modes(xs, dist.means.numpy(), dist.std))
-    if "w1" in metrics:
-        out.update(wasserstein1(xs[:2000], dist))
-    if "js" in metrics:
-        out.update(js_binned(xs, dist))
-    return out
+def to_reference_shape(samples: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Images resized (area interpolation) and converted (grey <-> RGB) to the image shape of ``ref``."""
+    if tuple(samples.shape[1:]) == tuple(ref.shape[1:]):
+        return samples
+    s = torch.nn.functional.interpolate(samples.float(), size=ref.shape[-2:], mode="area")
+    if s.shape[1] != ref.shape[1]:
+        s = s.mean(1, keepdim=True) if ref.shape[1] == 1 else s.expand(-1, 3, -1, -1)
+    return s
 
 
 def format_table(values: dict[str, float], notes: list[str]) -> str:
     width = max(map(len, values), default=0)
     lines = [f"{k:<{width}}  {v:.6g}" for k, v in values.items()]
     return "\n".join(lines + [""] + notes if notes else lines)
+
+
+def evaluate_translations(translate: Translate, domains: list[str], data_cfg, features: str | None = None,
+                          sets: tuple | None = None) -> tuple[dict[str, float], list[str]]:
+    """The metrics above of ``translate`` between the ``domains`` of ``data_cfg``, on ``sets``
+    (``translation_sets(data_cfg)``, loaded here when not given), FID in the feature space
+    ``features`` (None: the default of ``gankit eval``)."""
+    train, test, set_notes = sets if sets is not None else translation_sets(data_cfg)
+    notes = list(set_notes)
+    cfg = replace(data_cfg, split="train")
+    tr, te = train.all(), test.all()
+    ref = Reference(cfg.name, reference_ident(cfg), "images", x=tr["x"], labels=tr["y"], classes=train.info.classes,
+                    data_cfg=cfg)
+    extractor = choose_extractor(features, ref, notes)
+    values = translation_metrics(translate, domains, tr, te, train.content, test.content, extractor)
+    notes.append(f"{len(te['x'])} held-out images; classifiers: SVC on pixels fitted to {len(tr['x'])} training images")
+    return values, notes

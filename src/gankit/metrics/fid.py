@@ -1,5 +1,5 @@
 """Fréchet distance between Gaussians fitted to two feature sets: FID when the features are Inception
-pool3 activations [seed §11.10].
+pool3 activations.
 
     FID = ‖μ_r - μ_g‖² + Tr(Σ_r + Σ_g - 2 (Σ_r Σ_g)^{1/2})
 

@@ -1,4 +1,4 @@
-"""Inception Score (Salimans et al. 2016) [seed §11.10]: high when each sample's class prediction is
+"""Inception Score (Salimans et al. 2016): high when each sample's class prediction is
 confident (quality) and the predictions spread over many classes (diversity).
 
     IS = exp( E_x KL( p(y|x) ‖ p(y) ) ),   p(y) = E_x p(y|x),   averaged over ``splits`` splits.

@@ -1,4 +1,4 @@
-"""Memorisation check [seed §11.10]: a generator that reproduces its training images (or their mirror
+"""Memorisation check: a generator that reproduces its training images (or their mirror
 images) has learnt nothing. For every sample, the distance to its nearest training image (flipped
 copies included) is compared with how close training images are to *each other*:
 

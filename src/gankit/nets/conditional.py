@@ -1,22 +1,22 @@
-"""Conditioning any architecture on a condition vector c (N, C) [seed §11.11].
+"""Conditioning any architecture on a condition vector c (N, C) (Mirza & Osindero 2014).
 
 c is a one-hot class (C = number of classes), multi-hot attributes, or any per-sample embedding (a text
 embedding, say). The same wrappers serve every architecture of ``nets/``:
 
-G(z, c), ``model.cond_g``:
+G(z, c), ``cgan.cond_g``:
 - ``concat``: c is concatenated with z (Mirza & Osindero, 2014); the builder widens G's input.
 - ``cbn``: conditional BatchNorm (de Vries et al., 2017; Miyato & Koyama, 2018): every BatchNorm of G
   loses its own affine parameters and takes gain 1 + W_γ c and bias W_β c instead (for a one-hot c,
   one learned (γ, β) per class). The MLP generator gets BatchNorm layers for this.
 
-D(x, c), ``model.cond_d``:
+D(x, c), ``cgan.cond_d``:
 - ``concat``: c enters with the input — appended to the flattened sample (MLP) or broadcast as C extra
   constant channels (convolutional D); the builder widens D's input.
 - ``projection``: logit = ψ(φ(x)) + <V c, φ(x)> with φ(x) the last features (Miyato & Koyama, 2018);
   for a one-hot c, V c is the class embedding.
-- ``none``: D does not see c (ACGAN with ``loss.aux`` > 0 is the usual reason).
+- ``none``: D does not see c (ACGAN with ``cgan.aux`` > 0 is the usual reason).
 
-With ``aux`` (the ACGAN loss weight ``loss.aux`` > 0), D also predicts c from φ(x): (N, C) logits
+With ``aux`` (the ACGAN loss weight ``cgan.aux`` > 0), D also predicts c from φ(x): (N, C) logits
 (Odena et al., 2017).
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ class ConditionalG(nn.Module):
         self.inner, self.mode, self.cond_dim, self.z_dim = inner, mode, cond_dim, z_dim
         self._cbns = _swap_batchnorms(inner, cond_dim) if mode == "cbn" else []
         if mode == "cbn" and not self._cbns:
-            raise ValueError("model.cond_g=cbn needs a generator with BatchNorm layers")
+            raise ValueError("cgan.cond_g=cbn needs a generator with BatchNorm layers")
 
     def forward(self, z: Tensor, c: Tensor) -> Tensor:
         if self.mode == "concat":
@@ -116,5 +116,5 @@ class ConditionalD(nn.Module):
         if not with_aux:
             return logit
         if self.aux is None:
-            raise RuntimeError("this discriminator has no auxiliary classifier (loss.aux = 0)")
+            raise RuntimeError("this discriminator has no auxiliary classifier (cgan.aux = 0)")
         return logit, self.aux(phi)

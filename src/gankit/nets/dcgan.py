@@ -22,8 +22,8 @@ import torch.nn as nn
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from . import NETS
-from .layers import cond_inputs, check_square_image, add_spectral_norm, check_norm, linear_of_map, norm2d
+from .base import NETS, Wiring, cond_inputs
+from .layers import check_square_image, add_spectral_norm, check_norm, linear_of_map, norm2d
 
 # image side -> (side of the first feature map, number of stride-2 stages)
 SIZES = {8: (4, 1), 16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -104,14 +104,14 @@ class DCGANDiscriminator(nn.Module):
 
 
 @NETS.register("dcgan")
-def build_dcgan(m: ModelConfig, shape: tuple[int, ...], cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+def build_dcgan(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options=None) -> tuple[nn.Module, nn.Module]:
     """(G, D) for images (C, H, W) with H == W in SIZES and C in (1, 3)."""
     shape = check_square_image("dcgan", shape, tuple(SIZES))
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
-    g_in, d_extra = cond_inputs(m, cond_dim)
+    g_in, d_extra = cond_inputs(m.z_dim, wiring)
     g = DCGANGenerator(g_in, m.g_width, channels, size)
-    d = DCGANDiscriminator(m.d_width, channels * m.pack + d_extra, size, m.d_norm)
+    d = DCGANDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, m.d_norm)
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

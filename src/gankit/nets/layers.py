@@ -1,5 +1,5 @@
 """Small pieces every architecture shares: discriminator normalisation, spectral norm, a linear head over a
-feature map."""
+feature map, a network that is a plain sequence of layers (``LayerStack``)."""
 from __future__ import annotations
 
 import torch
@@ -40,12 +40,25 @@ def norm1d(kind: str, features: int) -> nn.Module:
     return nn.Identity()
 
 
-def cond_inputs(m, cond_dim: int) -> tuple[int, int]:
-    """(G input size, extra D input channels/features) for a condition of ``cond_dim`` values:
-    concatenation widens G's latent input (``model.cond_g=concat``) and D's input (``model.cond_d=concat``)."""
-    if not cond_dim:
-        return m.z_dim, 0
-    return m.z_dim + (cond_dim if m.cond_g == "concat" else 0), (cond_dim if m.cond_d == "concat" else 0)
+class LayerStack(nn.Module):
+    """A network that is its layers in order: ``forward`` applies the modules ``layers()`` returns, one after
+    the other, to the flattened input (N, -1) and reshapes the result to (N, *out_shape). Subclasses define
+    ``layers()`` and ``out_shape``, not ``forward``: the one definition of the layers that the plain forward and
+    ``train.fast``'s fused stack (``training/kernels/fused_mlp.py``, only for a net whose forward is this one)
+    both run."""
+
+    out_shape: tuple[int, ...] = ()
+
+    def layers(self) -> list[nn.Module]:
+        """The modules forward applies, in order."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, ...) -> (N, *out_shape)."""
+        h = x.flatten(1)
+        for layer in self.layers():
+            h = layer(h)
+        return h.reshape(x.shape[0], *self.out_shape)
 
 
 def linear_of_map(linear: nn.Linear, h: Tensor) -> Tensor:

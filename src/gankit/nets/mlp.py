@@ -11,21 +11,25 @@ Choices:
   per-sample gradient penalties), and the original GAN used no normalisation in D.
 - The original maxout units and dropout are replaced by (Leaky)ReLU; weights keep PyTorch's default
   (Kaiming-uniform) initialisation, drawn from the global RNG.
+- Both are ``LayerStack``s (``layers.py``): they list their layers (``layers()``) and inherit the forward that
+  applies them, which ``train.fast``'s fused stack computes too — one definition of the layers for both.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from . import NETS
-from .layers import add_spectral_norm, check_norm, cond_inputs
+from ..options import option
+from .base import NETS, Wiring, cond_inputs
+from .layers import LayerStack, add_spectral_norm, check_norm
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(LayerStack):
     """z: (N, z_dim) -> samples (N, *shape); tanh output for images, linear for points."""
 
     def __init__(self,
@@ -49,16 +53,12 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.out_shape = self.shape
 
-    def stack(self) -> list[nn.Module]:
-        """The layers forward applies in order (what train.fast fuses)."""
+    def layers(self) -> list[nn.Module]:
+        """``net``'s layers: (N, z_dim) -> (N, prod(shape)), reshaped to (N, *shape) by ``LayerStack.forward``."""
         return list(self.net)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, z_dim) -> (N, *shape)."""
-        return self.net(z).reshape(z.shape[0], *self.shape)
 
-
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(LayerStack):
     """x: (N, *shape) -> logits (N,)."""
 
     flat_input = True   # a conditional D appends the condition to the flattened sample
@@ -83,31 +83,31 @@ class MLPDiscriminator(nn.Module):
         self.head = nn.Linear(fan_in, 1)
         self.out_shape = ()
 
-    def stack(self) -> list[nn.Module]:
-        """The layers forward applies in order (what train.fast fuses)."""
+    def layers(self) -> list[nn.Module]:
+        """``body``'s layers, then ``head``: (N, *shape) -> (N, 1), reshaped to (N,) by ``LayerStack.forward``."""
         return [*self.body, self.head]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, *shape) -> (N, feature_dim): the last hidden layer."""
         return self.body(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, *shape) -> (N,)."""
-        return self.head(self.body(x)).reshape(x.shape[0])
+
+@dataclass
+class MLPOptions:
+    depth: int = option(3, "hidden layers of G and of D", above=0)
 
 
-@NETS.register("mlp")
-def build_mlp(m: ModelConfig, shape: tuple[int, ...], cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for points (d,) or images (C, H, W); inputs widened for a condition of cond_dim (see conditional.py)."""
+@NETS.register("mlp", options=MLPOptions)
+def build_mlp(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options: MLPOptions) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for points (d,) or images (C, H, W); inputs widened for a condition (see conditional.py)."""
     if len(shape) not in (1, 3) or min(shape, default=0) < 1:
         raise ConfigError(f"architecture 'mlp' needs points (d,) or images (C, H, W) of positive sizes, "
                           f"got {tuple(shape)}")
-    if m.depth < 1:
-        raise ConfigError(f"model.depth: architecture 'mlp' needs at least 1 hidden layer, got {m.depth}")
     check_norm(m.d_norm)
-    g_in, d_extra = cond_inputs(m, cond_dim)
-    g = MLPGenerator(g_in, m.g_width, m.depth, shape, batch_norm=bool(cond_dim) and m.cond_g == "cbn")
-    d = MLPDiscriminator((math.prod(shape) * m.pack + d_extra,), m.d_width, m.depth, layer_norm=m.d_norm == "layer")
+    g_in, d_extra = cond_inputs(m.z_dim, wiring)
+    g = MLPGenerator(g_in, m.g_width, options.depth, shape, batch_norm=bool(wiring.cond_dim) and wiring.cond_g == "cbn")
+    d = MLPDiscriminator((math.prod(shape) * wiring.pack + d_extra,), m.d_width, options.depth,
+                         layer_norm=m.d_norm == "layer")
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

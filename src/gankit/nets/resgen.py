@@ -3,7 +3,7 @@ with the PatchGAN discriminator of ``unet.py``.
 
 G: condition a (N, Cin, H, W) [+ z as constant channels] -> image (N, C, H, W) in [-1, 1]:
    reflection pad 3, Conv 7x7 (g_width), BatchNorm, ReLU; k stride-2 Conv 3x3 downsamplings doubling the
-   channels; ``model.depth`` residual blocks (reflection pad, Conv 3x3, BatchNorm, ReLU, reflection pad,
+   channels; ``[resnet] blocks`` residual blocks (reflection pad, Conv 3x3, BatchNorm, ReLU, reflection pad,
    Conv 3x3, BatchNorm, plus the input); k ConvTranspose 3x3 upsamplings; reflection pad 3, Conv 7x7, tanh.
    k = 2 as the paper for images of 32 px and more, fewer for smaller ones (8 px: k = 1). The paper uses
    6 blocks at 128 px and 9 at 256 px. Unlike the U-Net there is no skip connection around the blocks:
@@ -11,13 +11,16 @@ G: condition a (N, Cin, H, W) [+ z as constant channels] -> image (N, C, H, W) i
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from . import TRANSLATORS
+from ..options import option
+from .base import TRANSLATORS
 from .dcgan import init_dcgan
 from .layers import add_spectral_norm, check_norm
 from .unet import PatchDiscriminator, levels
@@ -62,17 +65,22 @@ class ResnetGenerator(nn.Module):
         return self.net(a)
 
 
-@TRANSLATORS.register("resnet")
+@dataclass
+class ResnetTranslatorOptions:
+    blocks: int = option(3, "residual blocks of the generator (the paper: 6 at 128 px, 9 at 256 px)", above=0)
+
+
+@TRANSLATORS.register("resnet", options=ResnetTranslatorOptions)
 def build_resnet_translator(m: ModelConfig, cond_shape: tuple[int, ...], shape: tuple[int, ...],
-                            d_channels: int | None = None, d_classes: int = 0) -> tuple[nn.Module, nn.Module]:
-    """(G, D): the ResNet generator (``model.depth`` residual blocks) and the PatchGAN of ``unet``."""
+                            d_channels: int | None = None, d_classes: int = 0,
+                            options: ResnetTranslatorOptions | None = None) -> tuple[nn.Module, nn.Module]:
+    """(G, D): the ResNet generator (``[resnet] blocks`` residual blocks) and the PatchGAN of ``unet``."""
+    options = options or ResnetTranslatorOptions()
     check_norm(m.d_norm)
     c, h, w = shape
     if h < 8 or w < 8:
         raise ConfigError(f"architecture 'resnet': images must be at least 8x8, got {h}x{w}")
-    if m.depth < 1:
-        raise ConfigError(f"model.depth: the ResNet generator needs at least one residual block, got {m.depth}")
-    g = ResnetGenerator(cond_shape[0], c, (h, w), m.g_width, m.depth, m.z_dim)
+    g = ResnetGenerator(cond_shape[0], c, (h, w), m.g_width, options.blocks, m.z_dim)
     d = PatchDiscriminator(cond_shape[0] + c if d_channels is None else d_channels, (h, w), m.d_width, m.d_norm,
                            d_classes)
     if m.spectral_norm:

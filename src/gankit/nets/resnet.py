@@ -30,8 +30,8 @@ import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from . import NETS
-from .layers import cond_inputs, check_square_image, add_spectral_norm, check_norm, norm2d
+from .base import NETS, Wiring, cond_inputs
+from .layers import check_square_image, add_spectral_norm, check_norm, norm2d
 
 SIZES = (16, 32, 64)
 
@@ -173,14 +173,14 @@ class ResNetDiscriminator(nn.Module):
 
 
 @NETS.register("resnet")
-def build_resnet(m: ModelConfig, shape: tuple[int, ...], cond_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+def build_resnet(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options=None) -> tuple[nn.Module, nn.Module]:
     """(G, D) for images (C, H, W) with H == W in (16, 32, 64) and C in (1, 3)."""
     shape = check_square_image("resnet", shape, SIZES)
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
-    g_in, d_extra = cond_inputs(m, cond_dim)
+    g_in, d_extra = cond_inputs(m.z_dim, wiring)
     g = ResNetGenerator(g_in, m.g_width, channels, size)
-    d = ResNetDiscriminator(m.d_width, channels * m.pack + d_extra, size, "layer" if m.d_norm == "layer" else "none")
+    d = ResNetDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, "layer" if m.d_norm == "layer" else "none")
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from . import TRANSLATORS
+from .base import TRANSLATORS
 from .dcgan import init_dcgan
 from .layers import add_spectral_norm, check_norm, norm2d
 
@@ -124,7 +124,7 @@ class PatchDiscriminator(nn.Module):
 
 @TRANSLATORS.register("unet")
 def build_unet(m: ModelConfig, cond_shape: tuple[int, ...], shape: tuple[int, ...], d_channels: int | None = None,
-               d_classes: int = 0) -> tuple[nn.Module, nn.Module]:
+               d_classes: int = 0, options=None) -> tuple[nn.Module, nn.Module]:
     """(G, D): G maps conditions (Cin, H, W) (already at the image size) to images (C, H, W); D sees
     ``d_channels`` channels (default Cin + C: the pair) and predicts ``d_classes`` classes too when > 0."""
     check_norm(m.d_norm)

@@ -1,20 +1,22 @@
-"""Conditional GAN [seed §11.11]: G(z, c) and D(x, c), where c is the condition of each sample.
+"""Conditional GAN (Mirza & Osindero 2014): G(z, c) and D(x, c), where c is the condition of each sample.
 
 c comes from the data: a class label (one-hot), multi-hot attributes, or a per-sample embedding
-vector. How G and D take c is ``model.cond_g`` / ``model.cond_d`` (``nets/conditional.py``). Two losses
+vector. How G and D take c is ``cgan.cond_g`` / ``cgan.cond_d`` (``nets/conditional.py``). Two losses
 can be added to any objective:
 
-- the matching-aware discriminator (Reed et al. 2016, "GAN-CLS"), ``loss.mismatch`` = w: D must call a
+- the matching-aware discriminator (Reed et al. 2016, "GAN-CLS"), ``cgan.mismatch`` = w: D must call a
   real sample with the *wrong* condition fake too, so it learns whether x matches c and not only
   whether x is real:
       L_D = (1 - w) · L_D(D(x, c), D(G(z, c), c)) + w · L_D(D(x, c), D(x, c̃)),   c̃ ≠ c;
-- the auxiliary classifier (ACGAN, Odena et al. 2017), ``loss.aux`` = λ: D also predicts c from x, and
+- the auxiliary classifier (ACGAN, Odena et al. 2017), ``cgan.aux`` = λ: D also predicts c from x, and
   both D (real and generated samples) and G (its samples) minimise λ · aux_class_loss.
 
 Generated samples in a D step use the conditions of the real batch, so D sees real and generated
 samples of the same classes.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,20 +25,31 @@ from torch import Tensor
 from .. import nets
 from ..config import Config
 from ..data import DataInfo
-from ..errors import ConfigError
-from ..objectives import aux_class_loss, clip_weights_, d_penalties
-from ..train.distributed import rows
-from ..train.stats import report
 from ..data.conditions import first_conditions
-from . import RECIPES, class_grid, sampling_generator
+from ..errors import ConfigError
+from ..nets.conditional import COND_D, COND_G
+from ..objectives import aux_class_loss, clip_weights_, d_penalties
+from ..options import option
+from ..runtime import report, rows
+from .base import RECIPES, class_grid, sampling_generator
 from .gan import GAN
 
 
-@RECIPES.register("cgan")
+@dataclass
+class CGANOptions:
+    cond_g: str = option("concat", "how G takes the condition: concat (with z), cbn (conditional BatchNorm)",
+                         choices=COND_G)
+    cond_d: str = option("projection", "how D takes it: projection, concat, none (ACGAN)", choices=COND_D)
+    aux: float = option(0.0, "ACGAN auxiliary-classifier loss weight; 0 disables", min=0)
+    mismatch: float = option(0.0, "share of D's fake term given to (real, wrong condition) pairs (GAN-CLS)", min=0, max=1)
+    reuse_fake: bool = option(True, "the G step trains on the last D step's G(z, c); false: a fresh z")
+
+
+@RECIPES.register("cgan", options=CGANOptions)
 class ConditionalGAN(GAN):
     """G: (z, c) -> x, D: (x, c) -> logit, for class labels or condition vectors of the data."""
 
-    conditional = True
+    tables = ("data", "model", "loss", "optim", "train", "eval")
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         if not info.classes and not info.cond_dim:
@@ -45,14 +58,22 @@ class ConditionalGAN(GAN):
         self.classes = list(info.classes)
         self.cond_dim = info.cond_dim or len(info.classes)
         self.cond_kind = info.cond_kind or "class"
-        if cfg.loss.aux > 0 and self.cond_kind == "embedding":
-            raise ConfigError("loss.aux: the ACGAN classifier needs class labels or attributes, not embeddings; set loss.aux=0")
-        if not 0.0 <= cfg.loss.mismatch <= 1.0:
-            raise ConfigError(f"loss.mismatch: must be in [0, 1], got {cfg.loss.mismatch}")
+        self.conditioning = "class" if self.cond_kind == "class" else "vector"
+        opts = self.options(cfg)
+        if opts.aux > 0 and self.cond_kind == "embedding":
+            raise ConfigError("cgan.aux: the ACGAN classifier needs class labels or attributes, not embeddings; set cgan.aux=0")
+        self.aux = opts.aux
+        self.mismatch = opts.mismatch
         super().__init__(cfg, info, device)
 
+    @staticmethod
+    def options(cfg: Config) -> CGANOptions:
+        return cfg.table("cgan")
+
     def build_nets(self, cfg: Config, info: DataInfo):
-        return nets.build(cfg.model, info.shape, self.cond_dim, aux=cfg.loss.aux > 0)
+        o = self.opts
+        wiring = nets.Wiring(cond_dim=self.cond_dim, cond_g=o.cond_g, cond_d=o.cond_d, aux=o.aux > 0)
+        return nets.build(cfg.model, info.shape, wiring, cfg.owned.get(cfg.model.arch))
 
     # ------------------------------------------------------------------------------- conditions
 
@@ -97,13 +118,13 @@ class ConditionalGAN(GAN):
         real, t = batch["x"], self.target(batch)
         c = self.condition(t)
         fake = self.fake_for_d(lambda: self.G(self.latents(real.shape[0]), c))
-        aux = self.loss.aux > 0
+        aux = self.aux > 0
         if aux:
             (real_logits, real_aux), (fake_logits, fake_aux) = self.D(real, c, with_aux=True), self.D(fake, c, with_aux=True)
         else:
             real_logits, fake_logits = self.D(real, c), self.D(fake, c)
         loss = self.objective.d_loss(real_logits, fake_logits)
-        w = self.loss.mismatch
+        w = self.mismatch
         if w > 0:
             wrong_logits = self.D(real, self.condition(self.mismatched(t)))
             report("D/mismatched", wrong_logits.mean())
@@ -114,12 +135,9 @@ class ConditionalGAN(GAN):
         if aux:
             a = aux_class_loss(real_aux, t) + aux_class_loss(fake_aux, t)
             report("loss/D_aux", a)
-            loss = loss + self.loss.aux * a
+            loss = loss + self.aux * a
         loss = loss + d_penalties(lambda x: self.D(x, c), real, fake, self.loss.gp, self.loss.r1, report)
-        opt = self.optimizers["D"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("D", loss)
         if self.loss.clip > 0:
             clip_weights_(self.D, self.loss.clip)
 
@@ -127,20 +145,16 @@ class ConditionalGAN(GAN):
         t = self.target(batch)
         c = self.condition(t)
         fake = self.fake_for_g(lambda: self.G(self.latents(c.shape[0]), c))   # the D step's c: the same batch
-        self.D.requires_grad_(False)
-        if self.loss.aux > 0:
-            logits, aux_logits = self.D(fake, c, with_aux=True)
-            a = aux_class_loss(aux_logits, t)
-            report("loss/G_aux", a)
-            loss = self.objective.g_loss(logits) + self.loss.aux * a
-        else:
-            loss = self.objective.g_loss(self.D(fake, c))
-        self.D.requires_grad_(True)
+        with self.frozen(self.D):
+            if self.aux > 0:
+                logits, aux_logits = self.D(fake, c, with_aux=True)
+                a = aux_class_loss(aux_logits, t)
+                report("loss/G_aux", a)
+                loss = self.objective.g_loss(logits) + self.aux * a
+            else:
+                loss = self.objective.g_loss(self.D(fake, c))
         report("loss/G", loss)
-        opt = self.optimizers["G"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("G", loss)
 
     @torch.no_grad()
     def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:

@@ -1,17 +1,17 @@
-"""CycleGAN (Zhu et al. 2017) [seed §11.12]: translation between two unpaired domains A and B.
+"""CycleGAN (Zhu et al. 2017): translation between two unpaired domains A and B.
 
 Two generators G_AB: A -> B and G_BA: B -> A, two discriminators D_A (real A vs G_BA(b)) and D_B (real B
 vs G_AB(a)). Nothing pairs an a with a b, so the adversarial terms alone would let G_AB map every a to
 any plausible b; the cycle must bring each image back:
 
     L_G = L_adv(D_B(G_AB(a))) + L_adv(D_A(G_BA(b)))
-        + λ_cyc · (E|G_BA(G_AB(a)) - a| + E|G_AB(G_BA(b)) - b|)                  (loss.cycle, 10)
-        + λ_cyc · λ_id · (E|G_AB(b) - b| + E|G_BA(a) - a|)                      (loss.identity, 0.5)
-        + λ_reg · (E|G_AB(a) - a| + E|G_BA(b) - b|)                              (loss.self_reg, 0)
-        + λ_sem · CE(F_A(G_AB(a)), y_a)                                           (loss.semantic, 0)
-                    (F_A learns CE on real a, and λ_im · IM on real b: loss.semantic_im, 0)
+        + λ_cyc · (E|G_BA(G_AB(a)) - a| + E|G_AB(G_BA(b)) - b|)                  (cyclegan.cycle, 10)
+        + λ_cyc · λ_id · (E|G_AB(b) - b| + E|G_BA(a) - a|)                      (cyclegan.identity, 0.5)
+        + λ_reg · (E|G_AB(a) - a| + E|G_BA(b) - b|)                              (cyclegan.self_reg, 0)
+        + λ_sem · CE(F_A(G_AB(a)), y_a)                                           (cyclegan.semantic, 0)
+                    (F_A learns CE on real a, and λ_im · IM on real b: cyclegan.semantic_im, 0)
 
-and each D minimises its objective on real images vs images from a history pool (``train.pool``, 50) of
+and each D minimises its objective on real images vs images from a history pool (``cyclegan.pool``, 50) of
 the generator's outputs. Defaults as the paper: LSGAN, Adam(2e-4, β1 = 0.5) — one optimiser over both
 generators, one over both discriminators —, the G step before the D step on the same batch. The data is
 a set with two classes (domains), e.g. a folder with trainA/ and trainB/; every batch holds
@@ -29,7 +29,7 @@ mapped back: F_A can. CyCADA also asks G_BA(b) to keep the label F_A reads on b;
 ``digits-printed`` that term did not help (F_A reads printed digits poorly), so it is left out.
 
 A handwriting classifier reads printed digits poorly, and G_AB can satisfy it with the wrong printed
-digit. ``loss.semantic_im`` adds an F_A update on the unlabelled B images (``F_B`` phase, from step
+digit. ``cyclegan.semantic_im`` adds an F_A update on the unlabelled B images (``F_B`` phase, from step
 IM_START) that minimises information maximisation (Krause et al. 2010; SHOT, Liang et al. 2020):
 confident predictions on each B image, every class used across the batch. The B images' cluster
 structure then carries A's labels across: on digits-printed F_A reads held-out printed digits at 84-92%
@@ -40,6 +40,7 @@ images and their labels) still judge the result.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -51,12 +52,25 @@ from ..data import DataInfo
 from ..errors import ConfigError
 from ..nets.classifier import SmallCNN, shift_images
 from ..objectives import OBJECTIVES, d_penalties, information_maximisation
-from ..train.stats import report
-from . import Phase, RECIPES, normal_latents, sampling_generator
+from ..options import option
+from ..runtime import report
+from .base import RECIPES, Phase, Recipe, sampling_generator
 from .translation import ImagePool, Translation, domain_conditions, translation_grid
 
 
-IM_START = 500   # loss.semantic_im starts once F_A knows A's labels; from step 0 it fixes B's clusters to arbitrary classes
+IM_START = 500   # cyclegan.semantic_im starts once F_A knows A's labels; from step 0 it fixes B's clusters to arbitrary classes
+
+
+@dataclass
+class CycleGANOptions:
+    cycle: float = option(10.0, "weight of the cycle (reconstruction) L1 loss", min=0)
+    identity: float = option(0.5, "identity loss weight, relative to cycle; 0 disables", min=0)
+    self_reg: float = option(0.0, "weight of E|G_AB(a) - a| + E|G_BA(b) - b| (SimGAN's self-regularisation)", min=0)
+    semantic: float = option(0.0, "weight of CyCADA's semantic consistency (a classifier of domain A's content labels)",
+                             min=0)
+    semantic_im: float = option(0.0, "with semantic > 0: weight of information maximisation on domain B's images "
+                                     "for F_A (so it reads B's content too)", min=0)
+    pool: int = option(50, "D sees generated images from a history of this many; 0 = the newest only", min=0)
 
 
 def augment(x: Tensor) -> Tensor:
@@ -65,12 +79,12 @@ def augment(x: Tensor) -> Tensor:
     return x + 0.2 * torch.randn_like(x)
 
 
-@RECIPES.register("cyclegan")
-class CycleGAN:
+@RECIPES.register("cyclegan", options=CycleGANOptions)
+class CycleGAN(Recipe):
     """G_AB, G_BA, D_A, D_B; adversarial + cycle + identity losses."""
 
-    conditional = True
-    translates = True
+    conditioning = "domains"
+    tables = ("data", "model", "loss", "optim", "train", "eval")
     batch_by_class = True
     architectures = nets.TRANSLATORS
     defaults = {"model.arch": "unet", "model.z_dim": 0, "loss.name": "lsgan"}
@@ -80,47 +94,40 @@ class CycleGAN:
             raise ConfigError(f"train.recipe=cyclegan: needs images of two domains (a folder with trainA/ and trainB/, "
                               f"or two class sub-folders, or data.name=digits-printed); data set '{info.name}' has "
                               f"{len(info.classes)} classes")
-        self.device = device
+        super().__init__(cfg, info, device)
+        self.opts: CycleGANOptions = cfg.table("cyclegan")
         self.domains = list(info.classes)
-        self.shape = tuple(info.shape)
-        self.z_dim = cfg.model.z_dim
         c = self.shape[0]
-        self.G_AB, self.D_B = (m.to(device) for m in nets.build_translator(cfg.model, self.shape, self.shape, c))
-        self.G_BA, self.D_A = (m.to(device) for m in nets.build_translator(cfg.model, self.shape, self.shape, c))
-        self.pool_A = ImagePool(cfg.train.pool, self.shape).to(device)
-        self.pool_B = ImagePool(cfg.train.pool, self.shape).to(device)
+        arch_options = cfg.owned.get(cfg.model.arch)
+        self.G_AB, self.D_B = (m.to(device) for m in nets.build_translator(cfg.model, self.shape, self.shape, c,
+                                                                           options=arch_options))
+        self.G_BA, self.D_A = (m.to(device) for m in nets.build_translator(cfg.model, self.shape, self.shape, c,
+                                                                           options=arch_options))
+        self.pool_A = ImagePool(self.opts.pool, self.shape).to(device)
+        self.pool_B = ImagePool(self.opts.pool, self.shape).to(device)
         self.nets = {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B,
                      "pool_A": self.pool_A, "pool_B": self.pool_B}
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.loss = cfg.loss
-        o = cfg.optim
-        self.optimizers = {
-            "G": torch.optim.Adam(itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()), lr=o.lr_g,
-                                  betas=tuple(o.betas_g)),
-            "D": torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), lr=o.lr_d,
-                                  betas=tuple(o.betas_d)),
-        }
+        self.optimizers = {"G": self.adam(itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()), "G"),
+                           "D": self.adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), "D")}
         self.ema_targets = ["G_AB", "G_BA"]
-        self.F_A: SmallCNN | None = None   # the content classifier of domain A (loss.semantic > 0)
-        if self.loss.semantic > 0:
+        self.F_A: SmallCNN | None = None   # the content classifier of domain A (cyclegan.semantic > 0)
+        if self.opts.semantic > 0:
             if not info.content_classes:
-                raise ConfigError(f"loss.semantic: needs content labels shared by the domains (e.g. data.name=digits-printed); "
-                                  f"data set '{info.name}' has none — set loss.semantic=0")
+                raise ConfigError(f"cyclegan.semantic: needs content labels shared by the domains (e.g. "
+                                  f"data.name=digits-printed); data set '{info.name}' has none — set cyclegan.semantic=0")
             self.F_A = SmallCNN(c, len(info.content_classes)).to(device)
             self.nets["F_A"] = self.F_A
             self.optimizers["F"] = torch.optim.Adam(self.F_A.parameters(), lr=1e-3)
         self.phases = []
         if self.F_A is not None:
             self.phases.append(Phase("F", self.f_step))
-            if self.loss.semantic_im > 0:
+            if self.opts.semantic_im > 0:
                 self.phases.append(Phase("F_B", self.f_b_step, start=IM_START, fresh_batch=False))
         self.phases += [Phase("G", self.g_step, fresh_batch=self.F_A is None),
                         Phase("D", self.d_step, repeat=cfg.train.d_steps, fresh_batch=False)]
         self._fakes: tuple[Tensor, Tensor] | None = None   # (G_BA(b), G_AB(a)) of the last G step, for D
-
-    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I), shape (n, z_dim) (z_dim 0 by default: deterministic generators)."""
-        return normal_latents(n, self.z_dim, self.device, generator)
 
     def split(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """(a, b): the batch's images of domain A and of domain B."""
@@ -135,60 +142,46 @@ class CycleGAN:
         a, content = batch["x"][batch["y"] == 0], batch["content"][batch["y"] == 0]
         loss = F.cross_entropy(self.F_A(augment(a)), content)
         report("loss/F_A", loss)
-        opt = self.optimizers["F"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("F", loss)
 
     def f_b_step(self, batch: dict[str, Tensor]) -> None:
         """F_A reads the batch's real B images (shifted and noised) confidently and uses every class across
-        them: information maximisation, weighted loss.semantic_im; from step IM_START on."""
+        them: information maximisation, weighted cyclegan.semantic_im; from step IM_START on."""
         assert self.F_A is not None
-        loss = self.loss.semantic_im * information_maximisation(self.F_A(augment(batch["x"][batch["y"] == 1])))
+        loss = self.opts.semantic_im * information_maximisation(self.F_A(augment(batch["x"][batch["y"] == 1])))
         report("loss/F_A_im", loss)
-        opt = self.optimizers["F"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("F", loss)
 
     def semantic(self, batch: dict[str, Tensor], fake_b: Tensor) -> Tensor:
         """CyCADA's term CE(F_A(G_AB(a)), y_a), F_A frozen."""
         assert self.F_A is not None
-        self.F_A.requires_grad_(False)
-        loss = F.cross_entropy(self.F_A(fake_b), batch["content"][batch["y"] == 0])
-        self.F_A.requires_grad_(True)
-        return loss
+        with self.frozen(self.F_A):
+            return F.cross_entropy(self.F_A(fake_b), batch["content"][batch["y"] == 0])
 
     def g_step(self, batch: dict[str, Tensor]) -> None:
         a, b = self.split(batch)
         za, zb = self.latents(len(a)), self.latents(len(b))
         fake_b, fake_a = self.G_AB(a, za), self.G_BA(b, zb)
-        for D in (self.D_A, self.D_B):
-            D.requires_grad_(False)
-        adv = self.objective.g_loss(self.D_B(fake_b)) + self.objective.g_loss(self.D_A(fake_a))
-        for D in (self.D_A, self.D_B):
-            D.requires_grad_(True)
+        with self.frozen(self.D_A, self.D_B):
+            adv = self.objective.g_loss(self.D_B(fake_b)) + self.objective.g_loss(self.D_A(fake_a))
         cycle = (self.G_BA(fake_b, za) - a).abs().mean() + (self.G_AB(fake_a, zb) - b).abs().mean()
-        loss = adv + self.loss.cycle * cycle
+        loss = adv + self.opts.cycle * cycle
         report("loss/G_adv", adv)
         report("loss/cycle", cycle)
-        if self.loss.identity > 0:
+        if self.opts.identity > 0:
             identity = (self.G_AB(b, zb) - b).abs().mean() + (self.G_BA(a, za) - a).abs().mean()
             report("loss/identity", identity)
-            loss = loss + self.loss.cycle * self.loss.identity * identity
-        if self.loss.self_reg > 0:
+            loss = loss + self.opts.cycle * self.opts.identity * identity
+        if self.opts.self_reg > 0:
             near = (fake_b - a).abs().mean() + (fake_a - b).abs().mean()
             report("loss/self_reg", near)
-            loss = loss + self.loss.self_reg * near
+            loss = loss + self.opts.self_reg * near
         if self.F_A is not None:
             semantic = self.semantic(batch, fake_b)
             report("loss/semantic", semantic)
-            loss = loss + self.loss.semantic * semantic
+            loss = loss + self.opts.semantic * semantic
         report("loss/G", loss)
-        opt = self.optimizers["G"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("G", loss)
         self._fakes = (fake_a.detach(), fake_b.detach())
 
     def d_step(self, batch: dict[str, Tensor]) -> None:
@@ -204,10 +197,7 @@ class CycleGAN:
             report(f"loss/D_{name}", part)
             score = lambda y, D=D: D(y).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
             loss = loss + part + d_penalties(score, real, fake, self.loss.gp, self.loss.r1, report)
-        opt = self.optimizers["D"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("D", loss)
         self._fakes = None
 
     # ------------------------------------------------------------------------------- sampling

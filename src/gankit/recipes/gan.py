@@ -1,58 +1,78 @@
-"""The unconditional GAN of seed 001: k discriminator steps, then one generator step."""
+"""The unconditional GAN (Goodfellow et al. 2014): k discriminator steps, then one generator step."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 from .. import nets
-from ..config import Config, uses_drs
+from ..config import Config
 from ..data import DataInfo
-from ..objectives import OBJECTIVES, clip_weights_, d_penalties
+from ..errors import ConfigError
 from ..nets.layers import per_sample
-from ..train.stats import report
-from . import Phase, RECIPES, normal_latents, sampling_generator
+from ..objectives import OBJECTIVES, clip_weights_, d_penalties
+from ..options import option
+from ..runtime import report
+from .base import RECIPES, Phase, Recipe, sampling_generator
+
+DRS_OBJECTIVES = ("minimax", "nonsaturating")   # objectives whose D logit estimates log p_data/p_g
 
 
-@RECIPES.register("gan")
-class GAN:
+@dataclass
+class GANOptions:
+    reuse_fake: bool = option(True, "the G step trains on the last D step's G(z) (as pytorch/examples' DCGAN: one "
+                                    "G forward fewer); false: a fresh z")
+    pack: int = option(1, "PacGAN (Lin et al. 2018): D judges this many samples at once; 1 = off", above=0)
+
+
+def uses_drs(cfg: Config) -> bool:
+    """Does this run sample by discriminator rejection: sample.method drs, or auto with a logistic objective."""
+    return cfg.sample.method == "drs" or (cfg.sample.method == "auto" and cfg.loss.name in DRS_OBJECTIVES)
+
+
+@RECIPES.register("gan", options=GANOptions)
+class GAN(Recipe):
     """G: z -> x, D: x -> logit, trained with any objective of ``gankit.objectives`` and its penalties."""
 
-    conditional = False   # sample() ignores labels
-    classes: list[str] = []   # class names of a class-conditional recipe (sample(z, labels=class indices))
-
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
-        self.device = device
-        self.z_dim = cfg.model.z_dim
+        super().__init__(cfg, info, device)
+        self.opts = self.options(cfg)
         self.G, self.D = (m.to(device) for m in self.build_nets(cfg, info))
         self.nets = {"G": self.G, "D": self.D}
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.loss = cfg.loss
-        self.sampler = cfg.sample   # how draw_samples draws: G(z) directly, or with rejection by D
-        self.rejection = uses_drs(cfg)
-        o = cfg.optim
-        self.optimizers = {
-            "G": torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g)),
-            "D": torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d)),
-        }
+        self.rejection = uses_drs(cfg)   # how draw_samples draws: G(z) directly, or with rejection by D
+        self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D")}
         self.ema_targets = ["G"]
         self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps),
                        Phase("G", self.g_step, fresh_batch=False)]
         self.joint_d = per_sample(self.D)   # D judges real and fake samples in one forward (d_logits)
-        self.reuse_fake = cfg.train.reuse_fake   # the G step takes the last D step's G(z), graph kept (pytorch/examples)
+        self.reuse_fake = self.opts.reuse_fake   # the G step takes the last D step's G(z), graph kept (pytorch/examples)
         self._fake: Tensor | None = None   # that G(z), from the last D step to the G step of one training step
+
+    @staticmethod
+    def options(cfg: Config) -> GANOptions:
+        return cfg.table("gan")
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        if cfg.model.z_dim <= 0:
+            raise ConfigError(f"model.z_dim: must be positive for train.recipe={cfg.train.recipe}, got {cfg.model.z_dim}")
+        pack = getattr(cfg.owned.get(cfg.train.recipe), "pack", 1)
+        if cfg.data.batch_size % pack:
+            raise ConfigError(f"{cfg.train.recipe}.pack={pack}: must divide data.batch_size={cfg.data.batch_size}")
+        if cfg.sample.method == "drs" and cfg.loss.name not in DRS_OBJECTIVES:
+            raise ConfigError(f"sample.method=drs: needs a discriminator whose logit estimates log p_data/p_g — "
+                              f"loss.name {' or '.join(DRS_OBJECTIVES)} (got {cfg.loss.name})")
 
     def build_nets(self, cfg: Config, info: DataInfo):
         """(G, D) for this recipe."""
-        return nets.build(cfg.model, info.shape)
-
-    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I), shape (n, z_dim)."""
-        return normal_latents(n, self.z_dim, self.device, generator)
+        return nets.build(cfg.model, info.shape, nets.Wiring(pack=self.opts.pack), cfg.owned.get(cfg.model.arch))
 
     def fake_for_d(self, generate: Callable[[], Tensor]) -> Tensor:
-        """``generate()`` (G's samples) for a D step, detached. With train.reuse_fake every D step runs it
+        """``generate()`` (G's samples) for a D step, detached. With reuse_fake every D step runs it
         with its graph and keeps it (replacing the previous D step's) for the G step (``fake_for_g``): G has
         not changed since the last D step, so the G step needs no forward of its own."""
         if not self.reuse_fake:
@@ -84,31 +104,16 @@ class GAN:
         report("D/real", real_logits.mean())
         report("D/fake", fake_logits.mean())
         loss = loss + d_penalties(self.D, real, fake, self.loss.gp, self.loss.r1, report)
-        opt = self.optimizers["D"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("D", loss)
         if self.loss.clip > 0:
             clip_weights_(self.D, self.loss.clip)
 
     def g_step(self, batch: dict[str, Tensor]) -> None:
         fake = self.fake_for_g(lambda: self.G(self.latents(batch["x"].shape[0])))
-        self.D.requires_grad_(False)  # no D gradients are needed for the generator's update
-        loss = self.objective.g_loss(self.D(fake))
-        self.D.requires_grad_(True)
+        with self.frozen(self.D):   # no D gradients are needed for the generator's update
+            loss = self.objective.g_loss(self.D(fake))
         report("loss/G", loss)
-        opt = self.optimizers["G"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    def fixed_conditions(self, source, n: int, seed: int) -> Tensor | None:
-        """Conditions for n grid or evaluation samples: none, the GAN is unconditional."""
-        return None
-
-    def grid_images(self, x: Tensor, cond: Tensor | None) -> tuple[Tensor, int | None]:
-        """Samples as laid out in a grid, and the row length (None: square)."""
-        return x, None
+        self.update("G", loss)
 
     @torch.no_grad()
     def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:

@@ -1,11 +1,11 @@
-"""StarGAN (Choi et al. 2018) [seed §11.13]: one generator for translations among many domains.
+"""StarGAN (Choi et al. 2018): one generator for translations among many domains.
 
 G(x, c) takes an image and a target domain c (one-hot, broadcast as constant input channels); D has
 two heads on shared layers: real/fake patch logits and a domain classifier. With a real x of domain y
 and a target c ≠ y drawn uniformly:
 
-    L_D = L_adv(D(x), D(G(x, c))) + λ_cls · CE(D_cls(x), y)                               (loss.aux, 1)
-    L_G = L_adv(D(G(x, c))) + λ_cls · CE(D_cls(G(x, c)), c) + λ_rec · E|G(G(x, c), y) - x|   (loss.cycle, 10)
+    L_D = L_adv(D(x), D(G(x, c))) + λ_cls · CE(D_cls(x), y)                               (stargan.cls, 1)
+    L_G = L_adv(D(G(x, c))) + λ_cls · CE(D_cls(G(x, c)), c) + λ_rec · E|G(G(x, c), y) - x|   (stargan.rec, 10)
 
 so D learns what each domain looks like from real images, G must produce images D files under c, and
 the reconstruction keeps what is not domain-specific (the content). Domains are the classes of the data
@@ -13,6 +13,8 @@ the reconstruction keeps what is not domain-specific (the content). Domains are 
 Defaults here: LSGAN (the paper uses WGAN-GP: ``loss.name=wasserstein loss.gp=10 train.d_steps=5``).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,47 +25,45 @@ from ..config import Config
 from ..data import DataInfo
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES, aux_class_loss, d_penalties
-from ..train.distributed import rows
-from ..train.stats import report
-from . import Phase, RECIPES, normal_latents, sampling_generator
+from ..options import option
+from ..runtime import report, rows
+from .base import RECIPES, Phase, Recipe, sampling_generator
 from .translation import Translation, domain_conditions, translation_grid
 
 
-@RECIPES.register("stargan")
-class StarGAN:
+@dataclass
+class StarGANOptions:
+    cls: float = option(1.0, "weight of the domain-classification loss (lambda_cls)", above=0)
+    rec: float = option(10.0, "weight of the reconstruction L1 loss (lambda_rec)", min=0)
+
+
+@RECIPES.register("stargan", options=StarGANOptions)
+class StarGAN(Recipe):
     """G: (x, target domain) -> x', D: x -> (patch logits, domain logits)."""
 
-    conditional = True
-    translates = True
+    conditioning = "domains"
+    tables = ("data", "model", "loss", "optim", "train", "eval")
     batch_by_class = True
     architectures = nets.TRANSLATORS
-    defaults = {"model.arch": "unet", "model.z_dim": 0, "loss.name": "lsgan", "loss.aux": 1.0}
+    defaults = {"model.arch": "unet", "model.z_dim": 0, "loss.name": "lsgan"}
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         if len(info.classes) < 2 or info.kind != "images":
             raise ConfigError(f"train.recipe=stargan: needs images of at least two domains (class sub-folders, or "
                               f"data.name=digit-fonts); data set '{info.name}' has {len(info.classes)} classes")
-        if cfg.loss.aux <= 0:
-            raise ConfigError("train.recipe=stargan: loss.aux (the domain-classification weight) must be positive")
-        self.device = device
+        super().__init__(cfg, info, device)
+        self.opts: StarGANOptions = cfg.table("stargan")
         self.domains = list(info.classes)
-        self.shape = tuple(info.shape)
-        self.z_dim = cfg.model.z_dim
         k, c = len(self.domains), self.shape[0]
-        G, D = nets.build_translator(cfg.model, (c + k, *self.shape[1:]), self.shape, c, d_classes=k)
+        G, D = nets.build_translator(cfg.model, (c + k, *self.shape[1:]), self.shape, c, d_classes=k,
+                                     options=cfg.owned.get(cfg.model.arch))
         self.G, self.D = G.to(device), D.to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.loss = cfg.loss
-        o = cfg.optim
-        self.optimizers = {"G": torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g)),
-                           "D": torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d))}
+        self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D")}
         self.ema_targets = ["G"]
         self.phases = [Phase("D", self.d_step, repeat=cfg.train.d_steps), Phase("G", self.g_step, fresh_batch=False)]
-
-    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I), shape (n, z_dim) (z_dim 0 by default: a deterministic generator)."""
-        return normal_latents(n, self.z_dim, self.device, generator)
 
     def translate(self, G, x: Tensor, to: Tensor, z: Tensor) -> Tensor:
         """G(x, c): the target domains ``to`` (N,) as one-hot constant channels beside x."""
@@ -89,31 +89,24 @@ class StarGAN:
         report("loss/D_cls", cls)
         report("D/accuracy", (real_cls.argmax(1) == y).float().mean())
         score = lambda v: self.D(v).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
-        loss = adv + self.loss.aux * cls + d_penalties(score, x, fake, self.loss.gp, self.loss.r1, report)
-        opt = self.optimizers["D"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = adv + self.opts.cls * cls + d_penalties(score, x, fake, self.loss.gp, self.loss.r1, report)
+        self.update("D", loss)
 
     def g_step(self, batch: dict[str, Tensor]) -> None:
         x, y = batch["x"], batch["y"]
         to, z = self.targets(y), self.latents(len(x))
         fake = self.translate(self.G, x, to, z)
-        self.D.requires_grad_(False)
-        fake_logits, fake_cls = self.D.classify(fake)
-        self.D.requires_grad_(True)
+        with self.frozen(self.D):
+            fake_logits, fake_cls = self.D.classify(fake)
         adv = self.objective.g_loss(fake_logits)
         cls = aux_class_loss(fake_cls, to)
         rec = (self.translate(self.G, fake, y, z) - x).abs().mean()
-        loss = adv + self.loss.aux * cls + self.loss.cycle * rec
+        loss = adv + self.opts.cls * cls + self.opts.rec * rec
         report("loss/G_adv", adv)
         report("loss/G_cls", cls)
         report("loss/cycle", rec)
         report("loss/G", loss)
-        opt = self.optimizers["G"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.update("G", loss)
 
     # ------------------------------------------------------------------------------- sampling
 
@@ -127,7 +120,7 @@ class StarGAN:
             return self.translate(G, labels.x.to(self.device), labels.to.to(self.device), z.to(self.device))
 
     @torch.no_grad()
-    def domain_of(self, x: Tensor) -> Tensor:
+    def source_domains(self, x: Tensor, target: int) -> Tensor:
         """D's domain prediction for images x (N,) — the source domain of inputs given without one."""
         was = self.D.training
         self.D.eval()

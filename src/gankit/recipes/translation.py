@@ -1,4 +1,4 @@
-"""What the unpaired translation recipes (``cyclegan``, ``stargan``) share [seed §11.12, §11.13].
+"""What the unpaired translation recipes (``cyclegan``, ``stargan``) share (Zhu et al. 2017; Choi et al. 2018).
 
 * ``Translation``: the condition of a translated sample — the source image, its domain, and the domain to
   translate it to. It slices like a tensor, so ``draw_samples`` batches it as it batches class labels.

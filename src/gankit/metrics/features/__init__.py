@@ -13,29 +13,7 @@ Build one with ``get_extractor(name, **options)``; names are listed by ``FEATURE
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
-
-import numpy as np
-import torch
-
-from ...registry import Registry
-
-
-class Extractor(Protocol):
-    name: str
-    dim: int
-    preprocessing: str
-    classes: list[str]
-
-    def __call__(self, images: torch.Tensor) -> dict[str, np.ndarray]: ...
-
-
-FEATURES: Registry[Callable[..., Extractor]] = Registry("feature extractor")
-
-
-def get_extractor(name: str, **options) -> Extractor:
-    return FEATURES.get(name)(**options)
-
+from .base import FEATURES, Extractor, get_extractor  # noqa: F401
 
 # Imported last: each module registers its extractor in FEATURES.
 from . import classifier, inception, torchvision_models  # noqa: E402,F401

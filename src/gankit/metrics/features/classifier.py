@@ -1,5 +1,5 @@
 """A domain classifier that gankit trains itself on a labelled data set (digits, a labelled folder,
-MNIST, ...), cached after the first use, for the seed's classifier-based scores [§11.10] and as an
+MNIST, ...), cached after the first use, for the classifier-based scores and as an
 offline feature space when no Inception weights are present.
 
 Network: ``nets.classifier.SmallCNN``. Trained with Adam on 80% of the set (random
@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from ...config import DataConfig, resolve
+from ...config import DataConfig
 from ...errors import GankitError
 from ...nets.classifier import SmallCNN, shift_images
 from .. import cache
-from . import FEATURES
+from ..presets import preset_data
+from .base import FEATURES
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, classes: int, epochs: int = 30, seed: int = 0,
@@ -112,4 +113,4 @@ class DomainClassifier:
 @FEATURES.register("classifier")
 def classifier_extractor(data: str = "digits", path: str = "", **_: object) -> DomainClassifier:
     """The classifier of a preset's data set (``data``) or of a labelled image folder (``path``)."""
-    return DomainClassifier(resolve(data).data if not path else DataConfig(name="folder", path=path))
+    return DomainClassifier(preset_data(data) if not path else DataConfig(name="folder", path=path))

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from torchvision.models import inception as tv_inception
 
 from ...errors import GankitError
-from . import FEATURES
+from .base import FEATURES
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 #: torch-fidelity's name for the same tensors, also accepted in the hub cache.

@@ -31,7 +31,7 @@ import torchvision
 from torch import Tensor, nn
 
 from ...errors import GankitError
-from . import FEATURES
+from .base import FEATURES
 from .inception import check_batch_size, check_images, load_state_dict_file, resolve_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

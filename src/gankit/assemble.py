@@ -1,0 +1,190 @@
+"""The one place a run's configuration is assembled: from the raw layers (preset, ``--config`` file,
+``--set``) to a checked ``Config``, asking each owner for its table and its rules.
+
+1. the recipe (``train.recipe``) says which shared tables it reads, which architecture registry
+   ``model.arch`` is looked up in, and its defaults for shared keys;
+2. the recipe, the architecture and the data set each bring their own option table, if they have one
+   (``[cyclegan]``, ``[mlp]``, ``[pairs]``);
+3. keys of the old layout in files are moved to their new homes (``config.OLD_KEYS``);
+4. every table is parsed and range-checked against its declaration; a table of another recipe,
+   architecture or data set, an unknown table or key, a wrong type or a bad value is one ConfigError
+   naming ``table.key`` and the valid choices;
+5. names that must exist in a registry are looked up, and the recipe's ``check`` runs its rules.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from . import config as C
+from .config import Config, Raw
+from .data import DATASETS
+from .errors import ConfigError
+from .metrics.registry import METRICS, is_output_key, output_keys
+from .objectives import OBJECTIVES
+from .options import check, help_of, parse
+from .recipes import RECIPES
+from .registry import Registry
+
+
+def _lookup(registry: Registry, name: str, key: str):
+    if name not in registry:
+        raise ConfigError(f"{key}: unknown {registry.kind} '{name}'; valid: {', '.join(registry.names())}")
+    return registry.get(name)
+
+
+def _owners(raw: Raw) -> tuple[Any, dict[str, type], set[str]]:
+    """The recipe class; the run's own tables (name -> options class); the owner tags of the old layout."""
+    recipe_name = C.value(raw, "train", "recipe", C.TrainConfig.recipe)
+    recipe = _lookup(RECIPES, recipe_name, "train.recipe")
+    archs = recipe.architectures
+    arch = C.value(raw, "model", "arch", recipe.defaults.get("model.arch", C.ModelConfig.arch))
+    _lookup(archs, arch, "model.arch")
+    data = C.value(raw, "data", "name", C.DataConfig.name)
+    _lookup(DATASETS, data, "data.name")
+    owned: dict[str, type] = {}
+    tags = {recipe_name}
+    for name, cls, tag in ((recipe_name, RECIPES.options(recipe_name), recipe_name),
+                           (arch, archs.options(arch), f"arch:{arch}"),
+                           (data, DATASETS.options(data), f"data:{data}")):
+        if cls is not None:
+            owned[name] = cls
+            tags.add(tag)
+    return recipe, owned, tags
+
+
+def _others(owned: dict[str, type]) -> dict[str, tuple[str, type]]:
+    """Option tables of the recipes, architectures and data sets this run does not use: name -> (what, class)."""
+    registries = [RECIPES, *{id(r.architectures): r.architectures for r in map(RECIPES.get, RECIPES.names())}.values(),
+                  DATASETS]
+    out: dict[str, tuple[str, type]] = {}
+    for registry in registries:
+        for name, cls in registry.with_options().items():
+            if name not in owned:
+                out.setdefault(name, (registry.kind, cls))
+    return out
+
+
+def _with_defaults(raw: Raw, layers: list[Raw], recipe_name: str, recipe) -> Raw:
+    """``raw`` with the recipe's defaults for the shared keys left unset — or set by a preset made for
+    another recipe (the default preset, under train.recipe=cyclegan), which gives way to them."""
+    raw = {t: dict(v) for t, v in raw.items()}
+    foreign = {o for layer in layers for values in layer.values() for _, o in values.values()
+               if o.startswith("preset '") and C.value(layer, "train", "recipe", C.TrainConfig.recipe) != recipe_name}
+    for item, v in recipe.defaults.items():
+        table, key = item.split(".")
+        current = raw.get(table, {}).get(key)
+        if current is None or current[1] in foreign:
+            raw.setdefault(table, {})[key] = (v, f"recipe '{recipe_name}' defaults")
+    return raw
+
+
+def assemble(layers: list[Raw], seed: int | None = None) -> Config:
+    """A checked Config from raw layers (presets, files, --set; later ones win)."""
+    recipe_name = C.value(C.merge(*layers), "train", "recipe", C.TrainConfig.recipe)
+    recipe = _lookup(RECIPES, recipe_name, "train.recipe")
+    _, owned, tags = _owners(_with_defaults(C.merge(*layers), layers, recipe_name, recipe))
+    used = tuple(t for t in C.SHARED if t in recipe.tables)
+    raw = C.merge(*(C.migrate(layer, tags, set(C.SHARED) - set(used)) for layer in layers))
+    raw = _with_defaults(raw, layers, recipe_name, recipe)
+    for table, values in raw.items():   # old-layout names given with --set: say where they went
+        for key, (_, origin) in values.items():
+            if f"{table}.{key}" in C.OLD_KEYS and origin.startswith("--set"):
+                home = C.old_key_home(f"{table}.{key}", tags)
+                raise ConfigError(f"{origin}: '{table}.{key}' is now "
+                                  + (f"'{home}'" if home else f"an option of {', '.join(C.OLD_KEYS[f'{table}.{key}'])} "
+                                     f"(not of this run: train.recipe={recipe_name})"))
+    cfg = Config(owned={name: cls() for name, cls in owned.items()}, shared=used)
+    others = _others(owned)
+    for table, values in raw.items():
+        origins = {k: o for k, (_, o) in values.items()}
+        plain = {k: v for k, (v, _) in values.items()}
+        given = [o for o in origins.values() if not o.startswith("preset '")] or list(origins.values())
+        where = f"{given[0]}: "
+        if table in C.SHARED and table in used:
+            parse(C.SHARED[table], table, plain, origins, into=getattr(cfg, table))
+        elif table in cfg.owned:
+            parse(type(cfg.owned[table]), table, plain, origins, into=cfg.owned[table])
+        elif all(o.startswith("preset '") for o in origins.values()) and (table in C.SHARED or table in others):
+            continue   # a preset's table for what another choice replaced (--set model.arch=dcgan on an MLP preset)
+        elif table in C.SHARED:
+            raise ConfigError(f"{where}[{table}] does not apply to train.recipe={recipe_name}; its tables: "
+                              f"{', '.join(cfg.tables())}")
+        elif table in others:
+            what, _ = others[table]
+            raise ConfigError(f"{where}[{table}] holds the options of {what} '{table}', which this run does not use "
+                              f"(train.recipe={recipe_name}); its tables: {', '.join(cfg.tables())}")
+        else:
+            raise ConfigError(f"{where}unknown config table [{table}]; this run's tables: {', '.join(cfg.tables())}")
+    if seed is not None:
+        cfg.train.seed = seed
+    validate(cfg, recipe)
+    return cfg
+
+
+def validate(cfg: Config, recipe=None) -> None:
+    """Every table's declared ranges and rules, the names that must exist in a registry, the recipe's rules."""
+    recipe = recipe or _lookup(RECIPES, cfg.train.recipe, "train.recipe")
+    for name, obj in cfg.tables().items():
+        check(obj, name)
+    if "loss" in cfg.shared:
+        _lookup(OBJECTIVES, cfg.loss.name, "loss.name")
+    for m in cfg.eval.metrics:
+        _lookup(METRICS, m, "eval.metrics")
+    if cfg.eval.best and not is_output_key(cfg.eval.best):
+        raise ConfigError(f"eval.best: unknown value '{cfg.eval.best}'; valid: {', '.join(output_keys())}")
+    recipe.check(cfg)
+
+
+def _file_layer(config_file: str) -> Raw:
+    path = Path(config_file)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"--config {config_file}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {config_file}: not a text file") from None
+    return C.read_toml(text, str(path))
+
+
+def resolve(preset: str | None = None, config_file: str | None = None, overrides: list[str] = (),
+            seed: int | None = None) -> Config:
+    """A checked Config from a preset (the default preset when none is named), a TOML file and
+    ``table.key=value`` strings, later ones winning."""
+    name = preset or C.DEFAULT_PRESET
+    layers = [C.read_toml(C.preset_text(name), f"preset '{name}'")]
+    if config_file is not None:
+        layers.append(_file_layer(config_file))
+    layers.append(C.read_overrides(list(overrides)))
+    return assemble(layers, seed)
+
+
+def as_raw(cfg: Config, origin: str) -> Raw:
+    return {t: {k: (v, origin) for k, v in values.items()} for t, values in cfg.to_dict().items()}
+
+
+def override(cfg: Config, overrides: list[str] = (), seed: int | None = None, origin: str = "the run's config") -> Config:
+    """``cfg`` with ``table.key=value`` strings (and ``--seed``) applied, checked again."""
+    return assemble([as_raw(copy.deepcopy(cfg), origin), C.read_overrides(list(overrides))], seed)
+
+
+def from_toml(text: str, origin: str) -> Config:
+    """The Config of a saved ``config.toml`` (a run's, in the current or the old layout)."""
+    return assemble([C.read_toml(text, origin)])
+
+
+def describe(cfg: Config) -> str:
+    """What ``--dry-run`` prints: the run's tables, then every other option table with its defaults,
+    commented out."""
+    lines = [C.to_toml(cfg).rstrip(), "",
+             "# Not used by this run — the other tables, with their defaults:"]
+    for table in C.SHARED:
+        if table not in cfg.shared:
+            lines += C.table_toml(table, C.as_dict(C.SHARED[table]()), prefix="# ")
+    for name, (what, cls) in _others(cfg.owned).items():
+        lines.append(f"# ({what} '{name}')")
+        helps = help_of(cls)
+        values = C.as_dict(cls())
+        lines += [f"# [{name}]"] + [f"# {k} = {C._toml_value(v)}    # {helps[k]}" for k, v in values.items()] + [""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,293 @@
+"""The one training loop, shared by every recipe.
+
+The recipe decides what a step does (its ``phases``); this loop does everything else: data, the
+schedule, EMA, checkpoints and exact resume, stats, sample grids, time and step bounds — and, when
+torchrun started several processes, data-parallel training (``distributed.py``; rank 0 writes the run).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import config as config_mod
+from .. import data
+from ..config import Config
+from ..errors import GankitError
+from ..images import default_scale, save_grid, save_points_plot
+from ..metrics.registry import lower_is_better
+from ..recipes import RECIPES
+from . import checkpoint, distributed, fast
+from .device import pick_device, seed_all
+from .ema import attach_emas
+from .evaluation import check_eval_metrics, eval_reference, evaluate_recipe
+from .schedule import lr_factor, set_lr_
+from .stats import Collector, JsonlSink, TensorBoardSink
+
+GRID_SEED_OFFSET = 7919  # the fixed grid latents come from their own generator, never the global RNG
+EVAL_SEED_OFFSET = 104729  # so do the latents of periodic evaluations
+
+
+class Trainer:
+    """Builds everything a run needs from a Config, before anything is written to disk."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.device = distributed.local_device(pick_device(cfg.train.device))
+        self.world = distributed.init(self.device)   # one process unless torchrun started several
+        data.check_shardable(cfg.data.batch_size, self.world.size)   # before loading any data
+        self.source = data.load(cfg.data, cfg.owned.get(cfg.data.name))
+        self.info = self.source.info
+        seed_all(cfg.train.seed)
+        self.recipe = RECIPES.get(cfg.train.recipe)(cfg, self.info, self.device)
+        if cfg.train.sync_bn:
+            for net in self.recipe.nets.values():
+                distributed.sync_batchnorm(net, self.device)
+        distributed.average_gradients(self.recipe.optimizers)
+        self.bf16 = cfg.train.fast and fast.bf16_pays(self.recipe.nets, cfg.data.batch_size)   # autocast each phase
+        self.notes: list[str] = []   # one-line reports run() logs first (train.fast without its CPU kernels)
+        if cfg.train.fast:
+            fast.check_device(self.device)
+            self.notes = fast.prepare_(self.recipe.nets, self.recipe.optimizers,
+                                       points=self.bf16 and self.info.kind == "points",
+                                       fuse=self.bf16 and self.device.type == "cpu")
+        else:
+            fast.foreach_(self.recipe.optimizers)
+        self.emas = attach_emas(self.recipe, cfg.train.ema)
+        if cfg.eval.every:  # refuse metrics that do not fit the data before anything is written
+            check_eval_metrics(self.recipe, cfg, self.info.kind)
+        self.batches = data.Batches(self.source, cfg.data.batch_size, cfg.train.seed, self.device,
+                                    pair=self.recipe.degradation, by_class=self.recipe.batch_by_class,
+                                    shard=(self.world.rank, self.world.size))
+        self.step = 0
+        self.data_seconds = 0.0          # wall time spent waiting for batches (logged as time/data_share)
+        self.best: float | None = None   # best value of cfg.eval.best so far
+        self._eval_ref = None            # the evaluation's Reference (translation recipes: its data sets), built at the first evaluation
+        gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
+        self.grid_z = self.recipe.latents(cfg.train.grid, generator=gen)
+        # conditions of the grid's samples (None for unconditional recipes): classes, vectors, image pairs
+        self.grid_cond = self.recipe.fixed_conditions(self.source, cfg.train.grid, cfg.train.seed + GRID_SEED_OFFSET)
+
+    # ----------------------------------------------------------------------------------- one step
+
+    def train_step(self) -> None:
+        """One generator step with everything scheduled around it."""
+        o = self.cfg.optim
+        if o.decay != "none":
+            set_lr_(self.recipe.optimizers, lr_factor(self.step, self.cfg.train.steps, o.decay, o.decay_start))
+        batch = None
+        for phase in self.recipe.phases:
+            if self.step < phase.start or self.step % phase.every:
+                continue
+            for _ in range(phase.repeat):
+                if phase.fresh_batch or batch is None:
+                    t0 = time.perf_counter()
+                    batch = next(self.batches)
+                    if self.cfg.train.fast:
+                        batch = fast.batch_(batch)
+                    self.data_seconds += time.perf_counter() - t0
+                with fast.autocast(self.device, self.bf16):
+                    phase.fn(batch)
+        for ema in self.emas.values():
+            ema.update(self.step)
+        self.step += 1
+
+    # ------------------------------------------------------------------------------- disk output
+
+    def save_samples(self, path: Path) -> None:
+        x = self.recipe.sample(self.grid_z, self.grid_cond)
+        if self.info.kind == "points":
+            real = None
+            if isinstance(self.source, data.ToySource):  # the true distribution, drawn beside the samples
+                real = self.source.distribution.sample(len(x), torch.Generator().manual_seed(1))[0]
+            save_points_plot(x, path, real=real, title=f"step {self.step}")
+        else:
+            x, nrow = self.recipe.grid_images(x.cpu(), self.grid_cond)
+            save_grid(x, path, nrow=nrow, scale=default_scale(self.info.shape[-1]))
+
+    def evaluate(self) -> tuple[dict[str, float], list[str]]:
+        """Metrics of cfg.eval on samples of the EMA generator vs the training data (translation recipes:
+        ``metrics.translation`` on the held-out split), by ``training.evaluation``. Uses its own latent
+        generator and never the global RNG, so an evaluating run resumes exactly."""
+        if self._eval_ref is None:   # the reference (translation recipes: the data sets), built at the first evaluation
+            self._eval_ref = eval_reference(self.recipe, self.source, self.cfg)
+        return evaluate_recipe(self.recipe, self.source, self.cfg, self._eval_ref,
+                               seed=self.cfg.train.seed + EVAL_SEED_OFFSET)
+
+    def _maybe_keep_best(self, run: Path, values: dict[str, float], last_ckpt: Path | None,
+                         log: Callable[[str], None]) -> Path | None:
+        key = self.cfg.eval.best
+        if not key:
+            return last_ckpt
+        if key not in values:
+            raise GankitError(f"eval.best={key}: not among the evaluated values ({', '.join(values)})")
+        v = values[key]
+        better = self.best is None or (v < self.best if lower_is_better(key) else v > self.best)
+        if not better:
+            return last_ckpt
+        self.best = v
+        if last_ckpt is None or last_ckpt.name != checkpoint.step_name(self.step):
+            last_ckpt = self.save_checkpoint(run)
+        checkpoint.copy_as(last_ckpt, run / "checkpoints" / "best")
+        log(f"new best {key}={v:.5g} at step {self.step}: {run / 'checkpoints' / 'best'}")
+        return last_ckpt
+
+    def save_checkpoint(self, run: Path) -> Path:
+        extra = {"data": self.batches.state_dict(), "data_info": asdict(self.info), "best": self.best}
+        return checkpoint.save(run / "checkpoints", self.step, self.recipe.nets, self.recipe.optimizers,
+                               config_mod.to_toml(self.cfg), extra, keep=self.cfg.train.keep)
+
+    def restore(self, run: Path) -> Path:
+        ckpt = checkpoint.latest(run / "checkpoints")
+        if ckpt is None:
+            raise GankitError(f"--resume: no checkpoint under '{run / 'checkpoints'}'")
+        meta = checkpoint.load(ckpt, self.recipe.nets, self.recipe.optimizers)
+        self.step = meta["step"]
+        self.batches.load_state_dict(meta["data"])
+        self.best = meta.get("best")
+        return ckpt
+
+    # ------------------------------------------------------------------------------------ the run
+
+    def run(self, out: Path, resume: bool = False, log: Callable[[str], None] | None = None) -> Path:
+        """Train into run directory ``out`` until train.steps or train.max_seconds; return the last checkpoint
+        (with several processes: only rank 0 writes, and logs)."""
+        main = self.world.main
+        if not main:
+            log = lambda s: None  # noqa: E731
+        elif log is None:
+            log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+        for note in self.notes:
+            log(note)
+        if resume:
+            ckpt = self.restore(out)
+            log(f"resuming {out} from {ckpt.name} (step {self.step})")
+        created = not out.exists()
+        distributed.barrier()   # every rank has looked at the run directory before rank 0 writes to it
+        try:
+            sinks = []
+            if main:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "config.toml").write_text(config_mod.to_toml(self.cfg))
+                (out / "data.json").write_text(json.dumps(asdict(self.info), indent=1))
+                sinks = [JsonlSink(out / "metrics.jsonl", resume_step=self.step if resume else None),
+                         TensorBoardSink(out / "tb", resume_step=self.step if resume else None)]
+            return self._loop(out, sinks, log)
+        except BaseException:
+            if main and created and checkpoint.latest(out / "checkpoints") is None:
+                shutil.rmtree(out, ignore_errors=True)  # no half-written run directory
+            raise
+
+    def _loop(self, out: Path, sinks: list, log: Callable[[str], None]) -> Path:
+        t = self.cfg.train
+        main = self.world.main
+        bar = _progress(t, self.step, show=main)
+        start = time.perf_counter()
+        last_t, last_step = start, self.step
+        last_ckpt = None
+        with Collector(sinks, reduce=distributed.mean_over_ranks) as stats, _StopAtStepBoundary() as interrupt:
+            while self.step < t.steps:
+                self.train_step()
+                if distributed.any_rank(interrupt.requested):  # Ctrl-C: finish the step, keep it, let `--resume` continue
+                    if main:
+                        log(f"interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
+                    raise KeyboardInterrupt
+                s = self.step
+                timed_out = t.max_seconds > 0 and time.perf_counter() - start >= t.max_seconds
+                if t.max_seconds > 0:   # every rank stops at the same step
+                    timed_out = distributed.any_rank(timed_out)
+                if s % t.log_every == 0 or s == t.steps or timed_out:
+                    now = time.perf_counter()
+                    it_s = (s - last_step) / max(now - last_t, 1e-9)
+                    timing = {"time/step_ms": 1000.0 / it_s, "time/it_per_s": it_s,
+                              "time/data_share": self.data_seconds / max(now - last_t, 1e-9)}
+                    self.data_seconds = 0.0
+                    values = stats.flush(s, timing)
+                    last_t, last_step = now, s
+                    bar.show(s, values)
+                if main and s % t.sample_every == 0:   # rank 0 alone writes samples, checkpoints, evaluations
+                    self.save_samples(out / "samples" / f"step_{s:07d}.png")
+                if main and s % t.ckpt_every == 0:
+                    last_ckpt = self.save_checkpoint(out)
+                if main and self.cfg.eval.every and s % self.cfg.eval.every == 0:
+                    values, _ = self.evaluate()
+                    for sink in sinks:
+                        sink.write(s, {f"eval/{k}": v for k, v in values.items()})
+                    last_ckpt = self._maybe_keep_best(out, values, last_ckpt, log)
+                if timed_out:
+                    log(f"train.max_seconds={t.max_seconds:g} reached at step {s}")
+                    break
+        bar.close()
+        self.batches.close()
+        if main:
+            if last_ckpt is None or last_ckpt.name != checkpoint.step_name(self.step):
+                last_ckpt = self.save_checkpoint(out)
+            self.save_samples(out / "samples" / "final.png")
+        distributed.barrier()   # the run is complete on disk when any rank returns
+        if not main:
+            last_ckpt = checkpoint.latest(out / "checkpoints")
+        log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {out / 'samples' / 'final.png'}")
+        return last_ckpt
+
+
+class _StopAtStepBoundary:
+    """While active, the first Ctrl-C only sets ``requested`` (the loop then checkpoints the finished
+    step and stops); a second Ctrl-C interrupts at once. Only in the main thread."""
+
+    def __enter__(self) -> "_StopAtStepBoundary":
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _progress:
+    """A tqdm bar on a terminal; otherwise a plain line every tenth of the run."""
+
+    def __init__(self, t, initial: int, show: bool = True) -> None:
+        self.total = t.steps
+        self.quiet = not show
+        self.tty = show and t.progress and sys.stderr.isatty()
+        self.bar = None
+        self.next_line = initial
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=t.steps, initial=initial, unit="step", dynamic_ncols=True)
+
+    def show(self, step: int, values: dict[str, float]) -> None:
+        if self.quiet:
+            return
+        short = {k.split("/")[-1] if k.startswith("loss/") else k: v for k, v in values.items()
+                 if k.startswith("loss/")}
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in short.items()}, refresh=False)
+        elif step >= self.next_line:
+            self.next_line = step + max(1, self.total // 10)
+            losses = " ".join(f"{k}={v:.3f}" for k, v in short.items())
+            print(f"step {step}/{self.total} {losses} {values.get('time/it_per_s', math.nan):.1f} it/s",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
