@@ -60,7 +60,7 @@ class GAN(Recipe):
     def check(cls, cfg: Config) -> None:
         if cfg.model.z_dim <= 0:
             raise ConfigError(f"model.z_dim: must be positive for train.recipe={cfg.train.recipe}, got {cfg.model.z_dim}")
-        pack = getattr(cfg.owned.get(cfg.train.recipe), "pack", 1)
+        pack = getattr(cls.options(cfg), "pack", 1)   # the conditional recipe does not pack
         if cfg.data.batch_size % pack:
             raise ConfigError(f"{cfg.train.recipe}.pack={pack}: must divide data.batch_size={cfg.data.batch_size}")
         if cfg.sample.method == "drs" and cfg.loss.name not in DRS_OBJECTIVES:
