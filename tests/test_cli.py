@@ -129,7 +129,7 @@ def test_resume_errors(tmp_path, capsys, digits_run):
     err = one_line_error(["train", "--out", str(tmp_path / "fresh"), "--resume"], capsys, tmp_path / "fresh")
     assert "not found" in err
     err = one_line_error(["sample", str(digits_run), "--n", "4", "--out", str(tmp_path / "x.txt")], capsys, tmp_path / "x.txt")
-    assert "unknown output type '.txt'" in err
+    assert "a .txt file needs a run of token sequences; this run makes images" in err
 
 
 def test_console_script_exit_status_and_single_line(tmp_path):

@@ -43,6 +43,7 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
     "preset-fashion-mnist": ("fashion-mnist", [], "fashion-mnist"),
     "preset-cifar10": ("cifar10", [], "cifar10"),
     "preset-celeba": ("celeba", ["data.workers=0"], "celeba"),
+    "preset-mle": ("mle", ["train.max_seconds=0"], None),
     # the configurations of the exact-resume tests
     "resume-dcgan": ("digits", ["model.arch=dcgan"], None),
     "resume-ring8-wgan-gp": ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none"], None),

@@ -23,7 +23,7 @@ from .data import DATASETS
 from .errors import ConfigError
 from .metrics.registry import METRICS, is_output_key, output_keys
 from .objectives import OBJECTIVES
-from .options import check, help_of, parse
+from .options import check, fields, help_of, parse
 from .recipes import RECIPES
 from .registry import Registry
 
@@ -80,6 +80,28 @@ def _with_defaults(raw: Raw, layers: list[Raw], recipe_name: str, recipe) -> Raw
     return raw
 
 
+def _route_data_set_options(raw: Raw, owned: dict[str, type]) -> Raw:
+    """A data set whose options say ``TABLE = "data"`` reads them from ``[data]`` (``data.level``): those keys
+    move to its own table; the ``[data]`` keys it ``REFUSES`` (image options on a text run) are an error
+    when given, and dropped when a preset gave them."""
+    data = C.value(raw, "data", "name", C.DataConfig.name)
+    cls = owned.get(data)
+    if cls is None or getattr(cls, "TABLE", None) != "data":
+        return raw
+    raw = {t: dict(v) for t, v in raw.items()}
+    table = raw.get("data", {})
+    mine = set(fields(cls))
+    for key in list(table):
+        if key in mine:
+            raw.setdefault(data, {})[key] = table.pop(key)
+        elif key in getattr(cls, "REFUSES", ()):
+            value, origin = table.pop(key)
+            if not origin.startswith("preset '"):
+                raise ConfigError(f"{origin}: data.{key} does not apply to data set '{data}' (token sequences); "
+                                  f"its own keys: {', '.join(f'data.{k}' for k in fields(cls))}")
+    return raw
+
+
 def assemble(layers: list[Raw], seed: int | None = None) -> Config:
     """A checked Config from raw layers (presets, files, --set; later ones win)."""
     recipe_name = C.value(C.merge(*layers), "train", "recipe", C.TrainConfig.recipe)
@@ -95,6 +117,7 @@ def assemble(layers: list[Raw], seed: int | None = None) -> Config:
                 raise ConfigError(f"{origin}: '{table}.{key}' is now "
                                   + (f"'{home}'" if home else f"an option of {', '.join(C.OLD_KEYS[f'{table}.{key}'])} "
                                      f"(not of this run: train.recipe={recipe_name})"))
+    raw = _route_data_set_options(raw, owned)
     cfg = Config(owned={name: cls() for name, cls in owned.items()}, shared=used)
     others = _others(owned)
     for table, values in raw.items():
@@ -104,8 +127,9 @@ def assemble(layers: list[Raw], seed: int | None = None) -> Config:
         where = f"{given[0]}: "
         if table in C.SHARED and table in used:
             parse(C.SHARED[table], table, plain, origins, into=getattr(cfg, table))
-        elif table in cfg.owned:
-            parse(type(cfg.owned[table]), table, plain, origins, into=cfg.owned[table])
+        elif table in cfg.owned:   # (a data set's options are named as the [data] keys they are given as)
+            cls = type(cfg.owned[table])
+            parse(cls, getattr(cls, "TABLE", None) or table, plain, origins, into=cfg.owned[table])
         elif all(o.startswith("preset '") for o in origins.values()) and (table in C.SHARED or table in others):
             continue   # a preset's table for what another choice replaced (--set model.arch=dcgan on an MLP preset)
         elif table in C.SHARED:
@@ -127,7 +151,7 @@ def validate(cfg: Config, recipe=None) -> None:
     """Every table's declared ranges and rules, the names that must exist in a registry, the recipe's rules."""
     recipe = recipe or _lookup(RECIPES, cfg.train.recipe, "train.recipe")
     for name, obj in cfg.tables().items():
-        check(obj, name)
+        check(obj, getattr(type(obj), "TABLE", None) or name)
     if "loss" in cfg.shared:
         _lookup(OBJECTIVES, cfg.loss.name, "loss.name")
     for m in cfg.eval.metrics:

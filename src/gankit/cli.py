@@ -37,7 +37,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="class-conditional runs: draw only this class (name or index); default: a class x sample grid")
     s.add_argument("--condition", metavar="FILE.npy",
                    help="runs conditioned on attribute/embedding vectors: one row per sample (cycled to --n)")
-    s.add_argument("--out", required=True, help="grid.png | folder/ (one PNG each) | samples.npy")
+    s.add_argument("--out", required=True, help="grid.png | folder/ (one PNG each) | samples.npy | samples.txt (token runs)")
+    s.add_argument("--temperature", type=float, help="token runs: sample from softmax(logits / T) (default: the run's)")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
     s.add_argument("--sampler", choices=("direct", "drs"),
@@ -143,7 +144,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .sampling import write_samples
 
     print(write_samples(open_run(args.run, sampler=args.sampler), args.n, args.out, seed=args.seed,
-                        ema=not args.no_ema, label=args.label, condition=args.condition))
+                        ema=not args.no_ema, label=args.label, condition=args.condition,
+                        temperature=args.temperature))
     return 0
 
 

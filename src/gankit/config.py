@@ -156,7 +156,18 @@ class Config:
         return {**{t: getattr(self, t) for t in SHARED if t in self.shared}, **self.owned}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: as_dict(obj) for name, obj in self.tables().items()}
+        """table -> key -> value, as written: an owned table whose class says ``TABLE = "data"`` (a data
+        set's options) joins ``[data]``, without the ``[data]`` keys it ``REFUSES``."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, obj in self.tables().items():
+            into = getattr(type(obj), "TABLE", None)
+            if into in SHARED and into in out:
+                for key in getattr(type(obj), "REFUSES", ()):
+                    out[into].pop(key, None)
+                out[into].update(as_dict(obj))
+            else:
+                out[name] = as_dict(obj)
+        return out
 
 
 # ----------------------------------------------------------------------------------------- presets

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from .errors import GankitError
 from .images import default_scale, save_each, save_grid, save_points_plot, to_uint8
+from .data.text import decode_all
 from .run import LoadedRun, class_index, draw
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -24,13 +25,37 @@ def output_kind(out: str) -> str:
         return "grid"
     if p.suffix.lower() == ".npy":
         return "array"
+    if p.suffix.lower() == ".txt":
+        return "text"
     if p.suffix == "":
         return "folder"
-    raise GankitError(f"--out {out}: unknown output type '{p.suffix}'; valid: a .png/.jpg grid, a .npy array or a folder/")
+    raise GankitError(f"--out {out}: unknown output type '{p.suffix}'; valid: a .png/.jpg grid, a .npy array, a .txt "
+                      f"file (token runs) or a folder/")
+
+
+def write_text(loaded: LoadedRun, n: int, out: str, seed: int = 0, ema: bool = True,
+               temperature: float | None = None) -> str:
+    """n sequences of a token run written to ``out``: a .txt file (one a line: words joined by spaces,
+    characters joined) or a .npy array of ids."""
+    kind, path = output_kind(out), Path(out)
+    if kind not in ("text", "array"):
+        raise GankitError(f"--out {out}: this run makes token sequences; valid: a .txt file or a .npy array of ids")
+    if path.parent != Path("") and not path.parent.exists():
+        raise GankitError(f"--out {out}: folder '{path.parent}' does not exist")
+    if temperature is not None:
+        if temperature <= 0:
+            raise GankitError(f"--temperature must be positive, got {temperature}")
+        loaded.recipe.temperature = temperature
+    x = draw(loaded, n, seed=seed, ema=ema)
+    if kind == "array":
+        np.save(path, x.numpy())
+        return f"wrote {path} int64 {tuple(x.shape)} (token ids)"
+    path.write_text("".join(line + "\n" for line in decode_all(x, loaded.info)), encoding="utf-8")
+    return f"wrote {n} sequences to {path}"
 
 
 def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema: bool = True,
-                  label: str | None = None, condition: str | None = None) -> str:
+                  label: str | None = None, condition: str | None = None, temperature: float | None = None) -> str:
     """Draw n samples and write them to ``out``; return a one-line description of what was written.
 
     Class-conditional runs: all of class ``label`` (a name or index), or else a class x sample grid
@@ -49,7 +74,13 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
         n = 10 * len(loaded.info.classes) if conditional and label is None else 64
     if n <= 0:
         raise GankitError(f"--n must be positive, got {n}")
+    if loaded.info.kind == "tokens":
+        return write_text(loaded, n, out, seed, ema, temperature)
+    if temperature is not None:
+        raise GankitError("--temperature: only for runs of token sequences (train.recipe=mle)")
     kind = output_kind(out)
+    if kind == "text":
+        raise GankitError(f"--out {out}: a .txt file needs a run of token sequences; this run makes {loaded.info.kind}")
     points = loaded.info.kind == "points"
     if kind == "folder" and points:
         raise GankitError(f"--out {out}: a folder of PNGs needs an image run; this run makes "
@@ -127,6 +158,8 @@ def interpolation(loaded: LoadedRun, rows: int = 8, steps: int = 10, seed: int =
     if rows <= 0 or steps < 2:
         raise GankitError(f"--rows must be ≥ 1 and --steps ≥ 2, got {rows} and {steps}")
     kind = loaded.recipe.conditioning
+    if loaded.info.kind == "tokens":
+        raise GankitError("interpolate: a run of token sequences has no continuous latent space to walk; use gankit sample")
     if kind in ("image", "domains"):
         raise GankitError("interpolate: this run translates images; its outputs are chosen by their inputs, not by z")
     if kind == "vector":

@@ -24,14 +24,16 @@ class DataInfo:
     """What one data set looks like, independent of how it is stored."""
 
     name: str                        # registry name
-    kind: str                        # "points" or "images"
-    shape: tuple[int, ...]           # one sample: (d,) for points, (C, H, W) for images
+    kind: str                        # "points", "images" or "tokens"
+    shape: tuple[int, ...]           # one sample: (d,) for points, (C, H, W) for images, (L,) token ids for tokens
     classes: list[str] = field(default_factory=list)   # class names; [] when unlabelled
     size: int | None = None          # number of samples; None for infinite toy distributions
     cond_dim: int = 0                # length of the per-sample condition vectors ("c" in batches); 0 = none
     cond_kind: str = ""              # "attributes" (multi-hot) or "embedding" when cond_dim > 0
     pair_shape: tuple[int, ...] = ()  # shape of the condition image "a" of paired data read from disk; () = none
     content_classes: list[str] = field(default_factory=list)  # labels shared across the domains (the classes)
+    vocab: list[str] = field(default_factory=list)   # tokens: the vocabulary, id -> token (text.SPECIALS first)
+    level: str = ""                  # tokens: "char" or "word", how a sequence is written as text
 
     @property
     def labelled(self) -> bool:
@@ -49,9 +51,12 @@ DATASETS: Registry[Callable[[DataConfig], Source]] = Registry("data set")
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels in [0, 255] -> float32 in [-1, 1] (x/127.5 - 1); float tensors pass unchanged."""
+    """uint8 pixels in [0, 255] -> float32 in [-1, 1] (x/127.5 - 1); float tensors as float32; int64 token
+    ids pass unchanged."""
     if x.dtype == torch.uint8:
         return x.to(torch.float32).div_(127.5).sub_(1.0)
+    if x.dtype == torch.int64:
+        return x
     return x.to(torch.float32)
 
 
@@ -64,6 +69,7 @@ class TensorSource(Source):
 
     x: uint8 (N, C, H, W) for 8-bit images (converted per batch to float in [-1, 1]),
        or float (N, *shape) used as it is. y: int64 (N,) class indices, or None.
+    Token sequences: x int64 (N, L) ids into ``vocab`` (``data/text.py``: eos-terminated, pad after).
     c: float (N, C) condition vectors; a: condition images (N, C', H', W') paired with x (uint8 or float,
     like x); content: int64 (N,) labels that mean the same thing in every class (the digit of a digit
     drawn in several styles, when the classes are the styles), named by ``content_classes``.
@@ -72,12 +78,15 @@ class TensorSource(Source):
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None,
                  classes: Sequence[str] = (), name: str = "tensor",
                  c: torch.Tensor | None = None, cond_kind: str = "", a: torch.Tensor | None = None,
-                 content: torch.Tensor | None = None, content_classes: Sequence[str] = ()) -> None:
+                 content: torch.Tensor | None = None, content_classes: Sequence[str] = (),
+                 vocab: Sequence[str] = (), level: str = "") -> None:
         if x.dim() < 2:
             raise DataError(f"{name}: expected samples of shape (N, ...), got a tensor of shape {tuple(x.shape)}")
         if x.shape[0] == 0:
             raise DataError(f"{name}: the data set has no samples")
-        if x.dtype != torch.uint8 and not x.is_floating_point():
+        if vocab and (x.dtype != torch.int64 or x.dim() != 2):
+            raise DataError(f"{name}: token sequences must be int64 (N, L), got {x.dtype} {tuple(x.shape)}")
+        if not vocab and x.dtype != torch.uint8 and not x.is_floating_point():
             raise DataError(f"{name}: samples must be uint8 or floating point, got {x.dtype}")
         if (y is None) != (not classes):
             raise DataError(f"{name}: labels and class names must be given together "
@@ -102,7 +111,8 @@ class TensorSource(Source):
         self.content = content
         self.files: list[str] | None = None   # relative paths of the samples, when read from a folder
         shape = tuple(int(s) for s in x.shape[1:])
-        self.info = DataInfo(name=name, kind=_kind(shape), shape=shape, classes=list(classes), size=int(x.shape[0]),
+        self.info = DataInfo(name=name, kind="tokens" if vocab else _kind(shape), shape=shape, classes=list(classes),
+                             size=int(x.shape[0]), vocab=list(vocab), level=level,
                              cond_dim=0 if c is None else int(c.shape[1]), cond_kind=cond_kind if c is not None else "",
                              pair_shape=() if a is None else tuple(int(s) for s in a.shape[1:]),
                              content_classes=list(content_classes) if content is not None else [])

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import Tensor
 
-KINDS = ("images", "points", "translations")
+KINDS = ("images", "points", "tokens", "translations")
 
 NEEDS = {
     "features": "the feature space's vectors of the samples and of the reference",
@@ -41,6 +41,9 @@ NEEDS = {
     "translate": "translate(x, source, to) -> the translations of images x",
     "domains": "the names of the domains",
     "splits": "training and held-out images with their domains (and shared labels, when there are)",
+    "references": "reference sequences (held-out data), as token lists",
+    "oracle": "the oracle language model that made the data (data.name=oracle)",
+    "model": "the run's own language model, to score held-out data",
 }
 
 
@@ -155,7 +158,7 @@ def lower_is_better(key: str) -> bool:
 def metrics_help() -> str:
     """The help of `gankit eval --metrics`: the metrics of images and of points, each with its description."""
     parts = [f"{kind}: " + "; ".join(f"{m.name} = {m.description}" for m in metrics_for(kind))
-             for kind in ("images", "points")]
+             for kind in ("images", "points", "tokens")]
     return ("comma-separated (default: all that apply). " + ". ".join(parts)).replace("%", "%%")   # argparse formats it
 
 
@@ -281,3 +284,32 @@ def _translation(translate, domains, train, test, **options) -> dict[str, float]
     from .translation import translation_metrics
 
     return translation_metrics(translate, domains, train, test, **options)
+
+
+# ------------------------------------------------------------------------------ token metrics
+
+@metric("text", kinds="tokens",
+        keys=("bleu_2", "bleu_3", "bleu_4", "bleu_5", "self_bleu_2", "self_bleu_3", "self_bleu_4", "self_bleu_5",
+              "unique_share", "top_share", "distinct_1", "distinct_2", "distinct_3", "distinct_4"),
+        lower=("self_bleu_2", "self_bleu_3", "self_bleu_4", "self_bleu_5", "top_share"), needs="references",
+        description="BLEU-2..5 against held-out references and self-BLEU-2..5 (nltk's method1 smoothing), "
+                    "distinct-1..4, the share of unique samples")
+def _text(samples, references, **options) -> dict[str, float]:
+    from .text import text_metrics
+
+    return text_metrics(samples, references, **options)
+
+
+@metric("nll_oracle", kinds="tokens", keys=("nll_oracle", "oracle_full_share"), lower="nll_oracle", needs="oracle",
+        description="mean per-token NLL of the samples under the oracle that made the data")
+def _nll_oracle(oracle, ids, specials: int, length: int) -> dict[str, float]:
+    from .text import oracle_nll
+
+    return oracle_nll(oracle, ids, specials, length)
+
+
+@metric("nll_test", kinds="tokens", keys="nll_test", lower="nll_test", needs="model",
+        description="the run's mean per-token NLL of the held-out sequences")
+def _nll_test(nll) -> dict[str, float]:
+    return {"nll_test": float(nll())}
+

@@ -105,11 +105,14 @@ class Recipe:
         lr, betas = (o.lr_g, o.betas_g) if net == "G" else (o.lr_d, o.betas_d)
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
 
-    def update(self, name: str, loss: Tensor) -> None:
-        """One step of optimiser ``name`` on ``loss``: zero the gradients, backpropagate, step."""
+    def update(self, name: str, loss: Tensor, max_norm: float = 0.0) -> None:
+        """One step of optimiser ``name`` on ``loss``: zero the gradients, backpropagate, (with ``max_norm``
+        > 0, clip the gradients' total norm), step."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if max_norm > 0:
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], max_norm)
         opt.step()
 
     @staticmethod

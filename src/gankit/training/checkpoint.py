@@ -158,6 +158,11 @@ def latest(ckpt_root: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
+def read_meta(ckpt: Path) -> dict[str, Any]:
+    """state.json of a checkpoint (step, data position, data_info, extras)."""
+    return json.loads((ckpt / "state.json").read_text())
+
+
 def load_weights(ckpt: Path, nets: dict[str, nn.Module]) -> None:
     """Load each network's weights from ``ckpt/weights.safetensors``, strictly."""
     tensors = load_file(str(ckpt / "weights.safetensors"))
@@ -175,7 +180,7 @@ def load(ckpt: Path, nets: dict[str, nn.Module], optimizers: dict[str, torch.opt
     """Restore networks, optimisers and every RNG; return state.json (step, data position, extras)."""
     load_weights(ckpt, nets)
     tensors = load_file(str(ckpt / "state.safetensors"))
-    meta = json.loads((ckpt / "state.json").read_text())
+    meta = read_meta(ckpt)
     for n, opt in optimizers.items():
         _load_optimizer_state(n, opt, tensors, meta["optimizers"][n])
     _load_rng_state(tensors, meta["rng"])

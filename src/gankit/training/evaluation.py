@@ -36,6 +36,8 @@ def evaluate_translation(recipe: Recipe, data_cfg, features: str | None = None, 
 
 def check_eval_metrics(recipe: Recipe, cfg: Config, kind: str) -> None:
     """Refuse ``eval.metrics`` that do not fit the recipe and its data, before anything is written."""
+    if kind == "tokens":
+        raise GankitError("eval.every: periodic evaluation of token sequences has no metrics yet; set eval.every=0")
     if recipe.conditioning == "domains":
         if cfg.eval.metrics:
             keys = ", ".join(k for k in output_keys("translations") if "/" not in k)

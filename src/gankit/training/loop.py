@@ -23,6 +23,7 @@ from .. import config as config_mod
 from .. import data
 from ..config import Config
 from ..errors import GankitError
+from ..data.text import decode_all
 from ..images import default_scale, save_grid, save_points_plot
 from ..metrics.registry import lower_is_better
 from ..recipes import RECIPES
@@ -105,7 +106,10 @@ class Trainer:
 
     def save_samples(self, path: Path) -> None:
         x = self.recipe.sample(self.grid_z, self.grid_cond)
-        if self.info.kind == "points":
+        if self.info.kind == "tokens":   # one sequence a line
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.with_suffix(".txt").write_text("".join(line + "\n" for line in decode_all(x.cpu(), self.info)))
+        elif self.info.kind == "points":
             real = None
             if isinstance(self.source, data.ToySource):  # the true distribution, drawn beside the samples
                 real = self.source.distribution.sample(len(x), torch.Generator().manual_seed(1))[0]
@@ -150,6 +154,10 @@ class Trainer:
         ckpt = checkpoint.latest(run / "checkpoints")
         if ckpt is None:
             raise GankitError(f"--resume: no checkpoint under '{run / 'checkpoints'}'")
+        saved_vocab = checkpoint.read_meta(ckpt)["data_info"].get("vocab", [])
+        if saved_vocab != self.info.vocab:
+            raise GankitError(f"--resume: the vocabulary built from the data ({len(self.info.vocab)} tokens) differs from "
+                              f"the run's ({len(saved_vocab)} tokens); resume on the data the run was trained on")
         meta = checkpoint.load(ckpt, self.recipe.nets, self.recipe.optimizers)
         self.step = meta["step"]
         self.batches.load_state_dict(meta["data"])
@@ -235,7 +243,8 @@ class Trainer:
         distributed.barrier()   # the run is complete on disk when any rank returns
         if not main:
             last_ckpt = checkpoint.latest(out / "checkpoints")
-        log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {out / 'samples' / 'final.png'}")
+        final = out / "samples" / ("final.txt" if self.info.kind == "tokens" else "final.png")
+        log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {final}")
         return last_ckpt
 
 

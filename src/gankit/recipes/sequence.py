@@ -1,0 +1,106 @@
+"""Maximum likelihood for token sequences: a recurrent language model trained by teacher forcing.
+
+Minimising the per-token cross-entropy of the data under the model,
+
+    L(θ) = −E_{x ~ P_data} Σ_t log P_θ(x_t | x_<t),
+
+is minimising KL(P_data ‖ P_θ) (the entropy of P_data does not depend on θ): the baseline every sequence
+GAN must be compared with. Each sequence ends with ``<eos>``, so the model learns its length too; the
+padding after it is not scored. Sampling draws one token at a time from softmax(logits / T), ``mle.temperature``
+T (T < 1: sharper and less diverse; T > 1: flatter).
+
+Latents are the uniform draws of the sampler — u (N, L) in [0, 1), one per position, a token chosen by the
+inverse of its cumulative distribution — so a seeded ``draw_samples`` gives the same sequences everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..config import Config
+from ..data import DataInfo
+from ..data.text import EOS, PAD
+from ..errors import ConfigError
+from ..nets.sequence import SEQUENCE_NETS, LanguageModel
+from ..options import option
+from ..runtime import report, rows
+from .base import RECIPES, Phase, Recipe, sampling_generator
+
+
+@dataclass
+class MLEOptions:
+    temperature: float = option(1.0, "sampling temperature T: tokens drawn from softmax(logits / T)", above=0)
+    clip: float = option(5.0, "clip the gradient norm to this; 0 = no clipping", min=0)
+
+
+def sequence_nll(G: LanguageModel, x: Tensor) -> tuple[Tensor, Tensor]:
+    """(sum of −log P(x_t | x_<t) over the scored tokens, their count) for sequences x (N, L): every token up
+    to and including the first ``<eos>``, none of the padding after it."""
+    logits = G(G.shifted(x))
+    nll = F.cross_entropy(logits.flatten(0, 1).float(), x.flatten(), ignore_index=PAD, reduction="sum")
+    return nll, (x != PAD).sum()
+
+
+@torch.no_grad()
+def sample_tokens(G: LanguageModel, u: Tensor, temperature: float = 1.0) -> Tensor:
+    """Sequences (N, L) drawn by inverse-CDF sampling from uniforms u (N, L): position t takes the first token
+    whose cumulative probability under softmax(logits / T) exceeds u[:, t]; after ``<eos>``, ``<pad>``."""
+    n, length = u.shape
+    out = torch.full((n, length), PAD, dtype=torch.int64, device=u.device)
+    ids = torch.full((n,), G.start, dtype=torch.int64, device=u.device)
+    done = torch.zeros(n, dtype=torch.bool, device=u.device)
+    state = None
+    for t in range(length):
+        logits, state = G.step(ids, state)
+        cdf = torch.softmax(logits.float() / temperature, dim=1).cumsum(dim=1)
+        ids = torch.searchsorted(cdf, u[:, t:t + 1].to(cdf.dtype).contiguous()).squeeze(1).clamp_(max=G.vocab_size - 1)
+        if t == length - 1:
+            ids = torch.where(done, ids, torch.full_like(ids, EOS))   # the last position ends every sequence
+        out[:, t] = torch.where(done, torch.full_like(ids, PAD), ids)
+        done |= ids == EOS
+    return out
+
+
+@RECIPES.register("mle", options=MLEOptions)
+class MLE(Recipe):
+    """G: a language model; one phase: teacher-forced maximum likelihood on a batch of sequences."""
+
+    tables = ("data", "model", "optim", "train", "eval")
+    architectures = SEQUENCE_NETS
+    defaults = {"model.arch": "lstm", "train.ema": 0.0}
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
+        if info.kind != "tokens":
+            raise ConfigError(f"train.recipe=mle: needs token sequences (data.name=text); data set '{info.name}' "
+                              f"holds {info.kind}")
+        super().__init__(cfg, info, device)
+        self.opts: MLEOptions = cfg.table("mle")
+        self.temperature = self.opts.temperature
+        self.vocab, self.level, self.length = list(info.vocab), info.level, int(info.shape[0])
+        arch = SEQUENCE_NETS.get(cfg.model.arch)
+        self.G = arch(cfg.model, len(self.vocab), EOS, cfg.owned.get(cfg.model.arch)).to(device)
+        self.nets = {"G": self.G}
+        self.optimizers = {"G": self.adam(self.G.parameters(), "G")}
+        self.ema_targets = ["G"]
+        self.phases = [Phase("MLE", self.mle_step)]
+
+    def mle_step(self, batch: dict[str, Tensor]) -> None:
+        nll, count = sequence_nll(self.G, batch["x"])
+        loss = nll / count
+        report("loss/NLL", loss)
+        self.update("G", loss, max_norm=self.opts.clip)
+
+    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Uniforms u (n, L) in [0, 1): the sampler's draws, one per position."""
+        if generator is not None:
+            return torch.rand(n, self.length, generator=generator).to(self.device)
+        return rows(lambda m: torch.rand(m, self.length, device=self.device), n)
+
+    @torch.no_grad()
+    def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:
+        """Token sequences (N, L) int64 for the sampler's uniforms z (N, L), at ``self.temperature``."""
+        with sampling_generator(self, ema) as G:
+            return sample_tokens(G, z.to(self.device), self.temperature)
