@@ -75,7 +75,7 @@ def test_a_presets_tables_for_a_replaced_choice_are_dropped():
                                          "f-pearson, f-reverse-kl, f-tv, hinge, lsgan, minimax, nonsaturating, wasserstein"),
     (dict(overrides=["model.arch=vgg"]), "model.arch: unknown architecture 'vgg'; valid: dcgan, mlp, resnet"),
     (dict(overrides=["data.name=imagenet"]), "data.name: unknown data set 'imagenet'; valid:"),
-    (dict(overrides=["train.recipe=wgan"]), "train.recipe: unknown recipe 'wgan'; valid: cgan, cyclegan, gan, mle, paired, stargan"),
+    (dict(overrides=["train.recipe=wgan"]), "train.recipe: unknown recipe 'wgan'; valid: cgan, cyclegan, gan, mle, paired, seqgan, stargan"),
     (dict(overrides=["train.steps"]), "expected table.key=value"),
     (dict(overrides=["data.batch_size=0"]), "data.batch_size: must be positive, got 0"),
     (dict(overrides=["train.ema=1.5"]), "train.ema: must be in [0, 1), got 1.5"),

@@ -44,6 +44,7 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
     "preset-cifar10": ("cifar10", [], "cifar10"),
     "preset-celeba": ("celeba", ["data.workers=0"], "celeba"),
     "preset-mle": ("mle", ["train.max_seconds=0"], None),
+    "preset-seqgan": ("seqgan", ["train.max_seconds=0"], None),
     # the configurations of the exact-resume tests
     "resume-dcgan": ("digits", ["model.arch=dcgan"], None),
     "resume-ring8-wgan-gp": ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none"], None),
@@ -63,6 +64,8 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
     "resume-fast-dcgan": ("digits", ["model.arch=dcgan", "model.g_width=16", "model.d_width=16", "train.fast=true"], None),
     "resume-fast-grid25": ("grid25", ["train.fast=true"], None),
     "resume-pack": ("grid25", ["gan.pack=4", "optim.decay=none"], None),
+    "resume-seqgan-stages": ("seqgan", ["train.max_seconds=0", "seqgan.pretrain=1", "seqgan.d_pretrain=1",
+                                        "seqgan.rollouts=2", "data.batch_size=8", "train.d_steps=2"], None),
 }
 
 
@@ -152,9 +155,15 @@ def run_case(name: str, tmp: Path) -> str:
     return checkpoint_hash(checkpoint.latest(tmp / "run" / "checkpoints"))
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One cache for the cases (the oracle is made once), never the user's."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_training_reproduces_the_golden_results(tmp_path, name, monkeypatch):
-    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+def test_training_reproduces_the_golden_results(tmp_path, name, monkeypatch, cache):
+    monkeypatch.setenv("GANKIT_CACHE", str(cache))
     golden = json.loads(GOLDEN.read_text())
     assert name in golden, f"no golden hash for '{name}': python tests/test_golden.py --write"
     assert run_case(name, tmp_path) == golden[name]

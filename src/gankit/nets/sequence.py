@@ -63,3 +63,47 @@ def _builder(cell: str):
 
 SEQUENCE_NETS.register("lstm", options=RNNOptions)(_builder("lstm"))
 SEQUENCE_NETS.register("gru", options=RNNOptions)(_builder("gru"))
+
+
+class Highway(nn.Module):
+    """y = t · relu(W_h x) + (1 − t) · x, t = sigmoid(W_t x) (Srivastava et al. 2015)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.h, self.t = nn.Linear(width, width), nn.Linear(width, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = torch.sigmoid(self.t(x))
+        return t * torch.relu(self.h(x)) + (1 - t) * x
+
+
+class SequenceCNN(nn.Module):
+    """SeqGAN's discriminator (after Kim 2014): token embeddings, convolutions of several widths over time,
+    max-pooled, a highway layer, dropout, a linear logit. Takes ids (N, L) or, for a relaxed generator,
+    distributions over the vocabulary (N, L, V) — their embedding is the probability-weighted mean."""
+
+    def __init__(self, vocab_size: int, embed: int, filters: list[tuple[int, int]], dropout: float) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed)
+        self.convs = nn.ModuleList(nn.Conv1d(embed, count, width) for width, count in filters)
+        total = sum(c for _, c in filters)
+        self.highway = Highway(total)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(total, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N,): real (high) or generated."""
+        e = self.embed(x) if not x.is_floating_point() else x @ self.embed.weight
+        h = e.transpose(1, 2)                               # (N, E, L)
+        pooled = [torch.relu(conv(h)).amax(dim=2) for conv in self.convs]
+        return self.head(self.dropout(self.highway(torch.cat(pooled, dim=1)))).squeeze(1)
+
+
+# SeqGAN's filter widths and counts; ``scale`` shrinks the counts for a CPU.
+SEQGAN_FILTERS = [(1, 100), (2, 200), (3, 200), (4, 200), (5, 200), (6, 100), (7, 100), (8, 100), (9, 100),
+                  (10, 100), (15, 160), (20, 160)]
+
+
+def sequence_cnn(vocab_size: int, embed: int, scale: float, dropout: float, max_len: int) -> SequenceCNN:
+    filters = [(w, max(1, round(c * scale))) for w, c in SEQGAN_FILTERS if w <= max_len]
+    return SequenceCNN(vocab_size, embed, filters, dropout)

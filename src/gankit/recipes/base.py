@@ -34,7 +34,9 @@ CONDITIONINGS = ("none", "class", "vector", "image", "domains")
 @dataclass(frozen=True)
 class Phase:
     """One kind of update in the schedule. At generator step s the loop runs ``fn`` ``repeat`` times if
-    s >= start and s % every == 0; each run gets a new batch when ``fresh_batch``, else the last one drawn.
+    start <= s < stop (stop None: no end) and s % every == 0; each run gets a new batch when ``fresh_batch``,
+    else the last one drawn. Stages (pre-training, then adversarial rounds) are phases with ``start`` and
+    ``stop``, so a run resumes exactly across them.
 
     Examples: k discriminator steps per generator step is Phase("D", d_step, repeat=k); lazy R1 every
     16 steps is Phase("R1", r1_step, every=16); a term that needs a trained network first is
@@ -47,6 +49,10 @@ class Phase:
     every: int = 1
     fresh_batch: bool = True
     start: int = 0
+    stop: int | None = None
+
+    def runs_at(self, step: int) -> bool:
+        return self.start <= step and (self.stop is None or step < self.stop) and step % self.every == 0
 
 
 def normal_latents(n: int, z_dim: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:

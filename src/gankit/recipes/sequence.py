@@ -64,24 +64,52 @@ def sample_tokens(G: LanguageModel, u: Tensor, temperature: float = 1.0) -> Tens
     return out
 
 
-@RECIPES.register("mle", options=MLEOptions)
-class MLE(Recipe):
-    """G: a language model; one phase: teacher-forced maximum likelihood on a batch of sequences."""
+def token_latents(recipe: Recipe, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """Uniforms u (n, L) in [0, 1): the token sampler's draws, one per position (``sample_tokens``)."""
+    if generator is not None:
+        return torch.rand(n, recipe.length, generator=generator).to(recipe.device)
+    return rows(lambda m: torch.rand(m, recipe.length, device=recipe.device), n)
 
-    tables = ("data", "model", "optim", "train", "eval")
+
+class TokenRecipe(Recipe):
+    """What the recipes of token sequences share: the data check, a language model G built from
+    ``model.arch`` (``SEQUENCE_NETS``), the sampler's uniform latents and sampling at ``self.temperature``."""
+
     architectures = SEQUENCE_NETS
     defaults = {"model.arch": "lstm", "train.ema": 0.0}
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         if info.kind != "tokens":
-            raise ConfigError(f"train.recipe=mle: needs token sequences (data.name=text); data set '{info.name}' "
-                              f"holds {info.kind}")
+            raise ConfigError(f"train.recipe={cfg.train.recipe}: needs token sequences (data.name=oracle or text); "
+                              f"data set '{info.name}' holds {info.kind}")
         super().__init__(cfg, info, device)
-        self.opts: MLEOptions = cfg.table("mle")
+        self.opts = cfg.table(cfg.train.recipe)
         self.temperature = self.opts.temperature
-        self.vocab, self.level, self.length = list(info.vocab), info.level, int(info.shape[0])
+        self.length = int(info.shape[0])
+
+    def language_model(self, cfg: Config, info: DataInfo) -> LanguageModel:
         arch = SEQUENCE_NETS.get(cfg.model.arch)
-        self.G = arch(cfg.model, len(self.vocab), EOS, cfg.owned.get(cfg.model.arch)).to(device)
+        return arch(cfg.model, len(info.vocab), EOS, cfg.owned.get(cfg.model.arch)).to(self.device)
+
+    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return token_latents(self, n, generator)
+
+    @torch.no_grad()
+    def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:
+        """Token sequences (N, L) int64 for the sampler's uniforms z (N, L), at ``self.temperature``."""
+        with sampling_generator(self, ema) as G:
+            return sample_tokens(G, z.to(self.device), self.temperature)
+
+
+@RECIPES.register("mle", options=MLEOptions)
+class MLE(TokenRecipe):
+    """G: a language model; one phase: teacher-forced maximum likelihood on a batch of sequences."""
+
+    tables = ("data", "model", "optim", "train", "eval")
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
+        super().__init__(cfg, info, device)
+        self.G = self.language_model(cfg, info)
         self.nets = {"G": self.G}
         self.optimizers = {"G": self.adam(self.G.parameters(), "G")}
         self.ema_targets = ["G"]
@@ -92,15 +120,3 @@ class MLE(Recipe):
         loss = nll / count
         report("loss/NLL", loss)
         self.update("G", loss, max_norm=self.opts.clip)
-
-    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Uniforms u (n, L) in [0, 1): the sampler's draws, one per position."""
-        if generator is not None:
-            return torch.rand(n, self.length, generator=generator).to(self.device)
-        return rows(lambda m: torch.rand(m, self.length, device=self.device), n)
-
-    @torch.no_grad()
-    def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:
-        """Token sequences (N, L) int64 for the sampler's uniforms z (N, L), at ``self.temperature``."""
-        with sampling_generator(self, ema) as G:
-            return sample_tokens(G, z.to(self.device), self.temperature)

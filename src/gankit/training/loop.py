@@ -87,7 +87,7 @@ class Trainer:
             set_lr_(self.recipe.optimizers, lr_factor(self.step, self.cfg.train.steps, o.decay, o.decay_start))
         batch = None
         for phase in self.recipe.phases:
-            if self.step < phase.start or self.step % phase.every:
+            if not phase.runs_at(self.step):
                 continue
             for _ in range(phase.repeat):
                 if phase.fresh_batch or batch is None:
