@@ -20,7 +20,8 @@ def run(name, tmp_path):
 def test_lab_lists_every_experiment(capsys):
     assert main(["lab"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["f-divergences", "js-vs-wasserstein", "mode-collapse", "optimal-d", "paper-figure"]
+    assert names == ["discrete-gradient", "f-divergences", "js-vs-wasserstein", "mode-collapse", "optimal-d",
+                     "paper-figure"]
     assert main(["lab", "nope"]) == 2
 
 
@@ -59,3 +60,17 @@ def test_mode_collapse_contrast(tmp_path):
     v = run("mode-collapse", tmp_path)
     assert v["ring8 preset: modes at step 1200"] == 8
     assert v["plain GAN: modes at step 1200"] < 8
+
+
+def test_discrete_gradient_claims(tmp_path):
+    v = LABS.get("discrete-gradient").run(tmp_path, True)
+    assert v["argmax_grad_norm"] == 0 and v["exact_grad_norm"] > 0.01           # the argmax passes nothing back
+    for name in ("reinforce", "reinforce_baseline"):                              # unbiased
+        assert v[f"{name}_bias"] < 3 * v[f"{name}_stderr"]
+    assert v["reinforce_baseline_variance"] < 0.5 * v["reinforce_variance"]      # the baseline cuts the variance
+    assert v["gumbel_2_bias"] > 3 * v["gumbel_2_stderr"]                          # Gumbel-softmax is biased ...
+    assert v["gumbel_2_bias"] > v["gumbel_1_bias"] > v["gumbel_0.5_bias"]         # ... less so as τ falls
+    variances = [v[f"gumbel_{t}_variance"] for t in ("2", "1", "0.5", "0.25", "0.1")]
+    assert variances == sorted(variances)                                          # while its variance grows
+    assert v["gumbel_1_variance"] < v["reinforce_baseline_variance"]
+    assert (tmp_path / "discrete_gradient.png").exists() and "REINFORCE" in (tmp_path / "summary.md").read_text()

@@ -8,4 +8,4 @@ from __future__ import annotations
 
 from .base import LABS, Lab, lab, write_summary  # noqa: F401
 
-from . import theory  # noqa: E402,F401  (fills the registry)
+from . import discrete, theory  # noqa: E402,F401  (fill the registry)
