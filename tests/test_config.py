@@ -150,6 +150,9 @@ def test_old_layout_config_files_are_migrated(tmp_path):
     o = cfg.table("cyclegan")
     assert (o.cycle, o.identity, o.semantic, o.semantic_im, o.pool) == (7.0, 0.25, 3.0, 0.5, 9)
     assert set(cfg.tables()) == {"data", "model", "loss", "optim", "train", "eval", "cyclegan"}
+    f.write_text('[data]\nname = "digits-printed"\n[model]\narch = "resnet"\nz_dim = 0\ndepth = 2\n'
+                 '[loss]\nname = "lsgan"\ncycle = 10.0\n[train]\nrecipe = "cyclegan"\npool = 50\n')
+    assert resolve(config_file=str(f)).table("resnet").blocks == 2   # the ResNet generator's blocks
     f.write_text('[data]\nname = "digits"\n[model]\narch = "mlp"\ndepth = 1\ncond_g = "cbn"\ncond_d = "concat"\n'
                  '[loss]\naux = 0.5\nmismatch = 0.25\ncycle = 10.0\n[train]\nrecipe = "cgan"\nreuse_fake = false\npool = 50\n')
     cfg = resolve(config_file=str(f))

@@ -12,7 +12,6 @@ FILE.toml``, ``--set``. The resolved config is written beside every checkpoint a
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -261,7 +260,7 @@ OLD_KEYS: dict[str, dict[str, str]] = {
     "model.cond_g": {"cgan": "cgan.cond_g"},
     "model.cond_d": {"cgan": "cgan.cond_d"},
     "data.pair": {"paired": "paired.task"},
-    "model.depth": {"arch:mlp": "mlp.depth", "arch:resnet-translator": "resnet.blocks"},
+    "model.depth": {"arch:mlp": "mlp.depth", "arch:resnet": "resnet.blocks"},   # only the translator resnet has options
     "data.direction": {"data:pairs": "pairs.direction"},
 }
 
@@ -340,7 +339,3 @@ def incompatible_keys(saved: Config, new: Config) -> list[str]:
         t, k = key.split(".", 1)
         return d.get(t, {}).get(k, None)
     return [key for key in dict.fromkeys(keys) if get(a, key) != get(b, key) and key not in RESUMABLE_CHANGES]
-
-
-def shared_field(table: str, key: str) -> dataclasses.Field | None:
-    return next((f for f in dataclasses.fields(SHARED[table]) if f.name == key), None) if table in SHARED else None
