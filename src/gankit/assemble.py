@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 from . import config as C
 from .config import Config, Raw
@@ -34,12 +33,11 @@ def _lookup(registry: Registry, name: str, key: str):
     return registry.get(name)
 
 
-def _owners(raw: Raw) -> tuple[Any, dict[str, type], set[str]]:
-    """The recipe class; the run's own tables (name -> options class); the owner tags of the old layout."""
-    recipe_name = C.value(raw, "train", "recipe", C.TrainConfig.recipe)
-    recipe = _lookup(RECIPES, recipe_name, "train.recipe")
+def _owners(raw: Raw, recipe_name: str, recipe) -> tuple[dict[str, type], set[str]]:
+    """The run's own tables (name -> options class) and the owner tags of the old layout, for ``raw`` with
+    the recipe's defaults applied."""
     archs = recipe.architectures
-    arch = C.value(raw, "model", "arch", recipe.defaults.get("model.arch", C.ModelConfig.arch))
+    arch = C.value(raw, "model", "arch", C.ModelConfig.arch)
     _lookup(archs, arch, "model.arch")
     data = C.value(raw, "data", "name", C.DataConfig.name)
     _lookup(DATASETS, data, "data.name")
@@ -51,7 +49,7 @@ def _owners(raw: Raw) -> tuple[Any, dict[str, type], set[str]]:
         if cls is not None:
             owned[name] = cls
             tags.add(tag)
-    return recipe, owned, tags
+    return owned, tags
 
 
 def _others(owned: dict[str, type]) -> dict[str, tuple[str, type]]:
@@ -106,7 +104,7 @@ def assemble(layers: list[Raw], seed: int | None = None) -> Config:
     """A checked Config from raw layers (presets, files, --set; later ones win)."""
     recipe_name = C.value(C.merge(*layers), "train", "recipe", C.TrainConfig.recipe)
     recipe = _lookup(RECIPES, recipe_name, "train.recipe")
-    _, owned, tags = _owners(_with_defaults(C.merge(*layers), layers, recipe_name, recipe))
+    owned, tags = _owners(_with_defaults(C.merge(*layers), layers, recipe_name, recipe), recipe_name, recipe)
     used = tuple(t for t in C.SHARED if t in recipe.tables)
     raw = C.merge(*(C.migrate(layer, tags, set(C.SHARED) - set(used)) for layer in layers))
     raw = _with_defaults(raw, layers, recipe_name, recipe)

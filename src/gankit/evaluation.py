@@ -24,9 +24,19 @@ def is_run(spec: str | Path) -> bool:
     return (Path(spec) / "checkpoints").is_dir()
 
 
+def _latest(spec: str | Path) -> Path | None:
+    return checkpoint.latest(Path(spec) / "checkpoints") if is_run(spec) else None
+
+
+def is_token_run(spec: str | Path) -> bool:
+    """Is ``spec`` a run directory of token sequences? (read from its checkpoint, without building it)"""
+    ckpt = _latest(spec)
+    return ckpt is not None and checkpoint.read_meta(ckpt)["data_info"]["kind"] == "tokens"
+
+
 def is_translation_run(spec: str | Path) -> bool:
     """Is ``spec`` a run directory of an unpaired translation recipe (CycleGAN, StarGAN)?"""
-    ckpt = checkpoint.latest(Path(spec) / "checkpoints") if is_run(spec) else None
+    ckpt = _latest(spec)
     if ckpt is None:
         return False
     cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
@@ -68,7 +78,7 @@ def evaluate_spec(samples: str, ref: str | None, metrics: list[str] | None = Non
     takes no ``metrics``): it is scored by the translation metrics."""
     if is_translation_run(samples):
         return evaluate_translation_run(samples, features=features, seed=seed)
-    if samples.endswith(".txt") or (is_run(samples) and open_run(samples).info.kind == "tokens"):
+    if samples.endswith(".txt") or is_token_run(samples):
         return evaluate_text(samples, ref, metrics, n=n, seed=seed)
     if not ref:
         raise GankitError("--ref is required: a preset name (its data set) or an image folder")

@@ -1,6 +1,6 @@
-"""What code anywhere in a training step may reach, at the bottom of the layers: ``report()`` to the
-active stats collector, this process's place among the training processes (``world()``), and ``rows()``
-for per-sample noise drawn alike on every process.
+"""What code anywhere in a run may reach, at the bottom of the layers: ``report()`` to the active stats
+collector, this process's place among the training processes (``world()``), ``rows()`` for per-sample
+noise drawn alike on every process, and ``cache_root()``, where made-once files are kept.
 
 The collector and the sinks live in ``training/stats.py``, the process group in ``training/distributed.py``;
 they install themselves here (``set_collector``, ``set_world``), so losses, recipes and networks report
@@ -8,7 +8,9 @@ and draw noise without importing the trainer.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from torch import Tensor
@@ -30,6 +32,12 @@ class World:
 
 _world = World()
 _collector: Any = None   # the active train.stats.Collector, or None
+
+
+def cache_root() -> Path:
+    """Where gankit keeps what it makes once (reference statistics, classifiers, the oracle):
+    ``$GANKIT_CACHE``, or ``~/.cache/gankit``."""
+    return Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit")
 
 
 def world() -> World:

@@ -87,12 +87,10 @@ def target_domain(domains: list[str], to: str | None, direction: str | None) -> 
                       f"({', '.join(domains)})")
 
 
-def domain_translation(recipe, x: Tensor, to: str | None = None, direction: str | None = None,
-                       source: str | None = None) -> Translation:
+def domain_translation(recipe, x: Tensor, target: int, source: str | None = None) -> Translation:
     """The conditions that translate images x of a source domain (``source``; default: the other of two
-    domains, D's guess for StarGAN) into the target domain."""
+    domains, D's guess for StarGAN) into domain ``target``."""
     domains = list(recipe.domains)
-    target = target_domain(domains, to, direction)
     if source is not None:
         src = torch.full((len(x),), domain_index(domains, source, "--from"), dtype=torch.int64)
     else:
@@ -116,7 +114,7 @@ def translate_tensor(loaded: LoadedRun, x: Tensor, to: str | int | None = None, 
     recipe = loaded.recipe
     to, source = (None if v is None else str(v) for v in (to, source))
     if recipe.conditioning == "domains":
-        cond = domain_translation(recipe, x, to, direction, source)
+        cond = domain_translation(recipe, x, target_domain(list(recipe.domains), to, direction), source)
         return torch.cat(draw_samples(recipe, len(x), seed, ema=ema, labels=cond))
     check_image_run(recipe, to, direction, source)
     gen = torch.Generator().manual_seed(seed)
@@ -132,7 +130,7 @@ def translate_domains(loaded: LoadedRun, inputs: str, out: str, to: str | None =
     found = _inputs(inputs)
     c, h, _ = recipe.shape
     x = _read([f for f, _ in found], h, c)
-    cond = domain_translation(recipe, x, to, direction, source)
+    cond = domain_translation(recipe, x, target, source)
     y = torch.cat(draw_samples(recipe, len(x), seed, ema=ema, labels=cond))
     root = Path(out)
     _write(y, found, root)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..config import DataConfig
 from ..options import option
+from ..runtime import cache_root
 from .base import DATASETS
 from .text import SPECIALS, TextSource
 
@@ -80,8 +81,7 @@ class Oracle(nn.Module):
 
 
 def oracle_dir(seed: int) -> Path:
-    root = Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit")
-    return root / "oracle" / f"seed-{seed}"
+    return cache_root() / "oracle" / f"seed-{seed}"
 
 
 def oracle_files(seed: int) -> tuple[Oracle, Tensor, Tensor]:
@@ -120,16 +120,6 @@ def as_ids(tokens: Tensor) -> Tensor:
     """Oracle tokens (N, L) -> the data set's ids (N, L + 1): shifted past the specials, then <eos>."""
     eos = torch.full_like(tokens[:, :1], SPECIALS.index("<eos>"))
     return torch.cat([tokens + len(SPECIALS), eos], dim=1)
-
-
-def as_tokens(ids: Tensor, length: int = LENGTH) -> Tensor:
-    """The data set's ids (N, L') -> oracle tokens (N, length); specials (an early <eos>, padding) read as
-    the oracle's token 0 (they are scored, so a sample that stops early is penalised, not excused)."""
-    x = ids[:, :length] - len(SPECIALS)
-    x = x.clamp(min=0)
-    if x.shape[1] < length:
-        x = torch.cat([x, torch.zeros(len(x), length - x.shape[1], dtype=x.dtype)], dim=1)
-    return x
 
 
 @DATASETS.register("oracle", options=OracleOptions)

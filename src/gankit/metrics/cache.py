@@ -6,10 +6,11 @@ import json
 import os
 from pathlib import Path
 
+from ..runtime import cache_root
+
 
 def cache_dir(*parts: str) -> Path:
-    root = Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit")
-    path = root.joinpath(*parts)
+    path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

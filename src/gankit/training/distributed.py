@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..runtime import World, rows, set_world, world  # noqa: F401  (rows: per-rank noise, re-exported)
+from ..runtime import World, set_world, world
 
 
 

@@ -1,6 +1,6 @@
 """Stats reporting, separate from the logging backends (StyleGAN2-ADA's ``training_stats`` idea).
 
-Anywhere in a training step: ``report("loss/D", loss)``. Values accumulate as tensors on their own
+Anywhere in a training step: ``runtime.report("loss/D", loss)``. Values accumulate as tensors on their own
 device (no host synchronisation per step); ``Collector.flush`` averages them once per log interval and
 hands one flat dict of floats to every sink: metrics.jsonl, TensorBoard, the progress bar.
 """
@@ -14,7 +14,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from ..runtime import report, set_collector  # noqa: F401  (report: re-exported for the collector's users)
+from ..runtime import set_collector
 
 
 class Sink(Protocol):
