@@ -72,10 +72,10 @@ def test_a_presets_tables_for_a_replaced_choice_are_dropped():
     (dict(overrides=["train.steps=abc"]), "train.steps: expected an integer, got 'abc'"),
     (dict(overrides=["model.spectral_norm=maybe"]), "model.spectral_norm: expected true or false"),
     (dict(overrides=["loss.name=wgan"]), "loss.name: unknown objective 'wgan'; valid: f-hellinger, f-js, f-kl, "
-                                         "f-pearson, f-reverse-kl, f-tv, hinge, lsgan, minimax, nonsaturating, wasserstein"),
+                                         "f-pearson, f-reverse-kl, f-tv, hinge, lsgan, minimax, nonsaturating, rasgan, rsgan, wasserstein"),
     (dict(overrides=["model.arch=vgg"]), "model.arch: unknown architecture 'vgg'; valid: dcgan, mlp, resnet"),
     (dict(overrides=["data.name=imagenet"]), "data.name: unknown data set 'imagenet'; valid:"),
-    (dict(overrides=["train.recipe=wgan"]), "train.recipe: unknown recipe 'wgan'; valid: cgan, cyclegan, gan, mle, paired, seqgan, stargan"),
+    (dict(overrides=["train.recipe=wgan"]), "train.recipe: unknown recipe 'wgan'; valid: cgan, cyclegan, gan, gumbel, mle, paired, seqgan, stargan"),
     (dict(overrides=["train.steps"]), "expected table.key=value"),
     (dict(overrides=["data.batch_size=0"]), "data.batch_size: must be positive, got 0"),
     (dict(overrides=["train.ema=1.5"]), "train.ema: must be in [0, 1), got 1.5"),

@@ -45,6 +45,7 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
     "preset-celeba": ("celeba", ["data.workers=0"], "celeba"),
     "preset-mle": ("mle", ["train.max_seconds=0"], None),
     "preset-seqgan": ("seqgan", ["train.max_seconds=0"], None),
+    "preset-gumbel": ("gumbel", ["train.max_seconds=0"], None),
     # the configurations of the exact-resume tests
     "resume-dcgan": ("digits", ["model.arch=dcgan"], None),
     "resume-ring8-wgan-gp": ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none"], None),
@@ -66,6 +67,8 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
     "resume-pack": ("grid25", ["gan.pack=4", "optim.decay=none"], None),
     "resume-seqgan-stages": ("seqgan", ["train.max_seconds=0", "seqgan.pretrain=1", "seqgan.d_pretrain=1",
                                         "seqgan.rollouts=2", "data.batch_size=8", "train.d_steps=2"], None),
+    "resume-gumbel-stages": ("gumbel", ["train.max_seconds=0", "gumbel.pretrain=1", "data.batch_size=8",
+                                        "train.d_steps=2"], None),
 }
 
 

@@ -65,10 +65,29 @@ def test_wasserstein():
     assert O.g_wasserstein(FAKE).item() == pytest.approx(2.0 / 3, rel=1e-6)
 
 
+def test_relativistic_by_hand():
+    real, fake = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.0, 1.0, 3.0])
+    log_sigmoid = lambda v: -math.log1p(math.exp(-v))
+    pairs = list(zip(real.tolist(), fake.tolist()))
+    assert O.d_rsgan(real, fake).item() == pytest.approx(-sum(log_sigmoid(r - f) for r, f in pairs) / 3, rel=1e-6)
+    assert O.g_rsgan(fake, real).item() == pytest.approx(-sum(log_sigmoid(f - r) for r, f in pairs) / 3, rel=1e-6)
+    mr, mf = real.mean().item(), fake.mean().item()
+    d = (-sum(log_sigmoid(r - mf) for r in real.tolist()) / 3
+         - sum(math.log(1 - 1 / (1 + math.exp(-(f - mr)))) for f in fake.tolist()) / 3)
+    g = (-sum(log_sigmoid(f - mr) for f in fake.tolist()) / 3
+         - sum(math.log(1 - 1 / (1 + math.exp(-(r - mf)))) for r in real.tolist()) / 3)
+    assert O.d_rasgan(real, fake).item() == pytest.approx(d, rel=1e-6)
+    assert O.g_rasgan(fake, real).item() == pytest.approx(g, rel=1e-6)
+    rs = O.OBJECTIVES.get("rsgan")
+    assert rs.relativistic and rs.g_loss(fake, real) == O.g_rsgan(fake, real)
+    with pytest.raises(ValueError, match="needs D's logits on real data"):
+        rs.g_loss(fake)
+
+
 def test_registry_names_and_error():
     assert O.OBJECTIVES.names() == ["f-hellinger", "f-js", "f-kl", "f-pearson", "f-reverse-kl", "f-tv",
-                                    "hinge", "lsgan", "minimax", "nonsaturating", "wasserstein"]
-    assert O.OBJECTIVES.get("minimax").g_loss is O.g_minimax
+                                    "hinge", "lsgan", "minimax", "nonsaturating", "rasgan", "rsgan", "wasserstein"]
+    assert O.OBJECTIVES.get("minimax").g_fn is O.g_minimax
     assert O.OBJECTIVES.get("nonsaturating").d_loss is O.d_minimax
     with pytest.raises(Exception, match="unknown objective 'wgan'; valid: f-hellinger, f-js, f-kl, .*, hinge, lsgan, minimax"):
         O.OBJECTIVES.get("wgan")

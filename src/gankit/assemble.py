@@ -151,7 +151,11 @@ def validate(cfg: Config, recipe=None) -> None:
     for name, obj in cfg.tables().items():
         check(obj, getattr(type(obj), "TABLE", None) or name)
     if "loss" in cfg.shared:
-        _lookup(OBJECTIVES, cfg.loss.name, "loss.name")
+        objective = _lookup(OBJECTIVES, cfg.loss.name, "loss.name")
+        if objective.relativistic and not recipe.relativistic_ok:
+            able = ", ".join(n for n, r in RECIPES.items() if r.relativistic_ok)
+            raise ConfigError(f"loss.name={cfg.loss.name}: a relativistic objective needs D's scores of real data in "
+                              f"G's step, which train.recipe={cfg.train.recipe} does not give; recipes that do: {able}")
     for m in cfg.eval.metrics:
         _lookup(METRICS, m, "eval.metrics")
     if cfg.eval.best and not is_output_key(cfg.eval.best):

@@ -82,6 +82,11 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sampler", choices=("direct", "drs"), help="when SAMPLES is a run: direct or drs (default: the run's)")
     e.add_argument("--picture", help="write samples beside their nearest training images to this PNG")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    e.add_argument("--temperatures", help="token runs: sweep SAMPLES (an MLE run) over these sampling temperatures, "
+                                          "e.g. 0.7,0.8,0.9,1.0,1.1,1.2 (the quality-diversity curve)")
+    e.add_argument("--points", nargs="+", default=[], metavar="RUN",
+                   help="with --temperatures: other token runs (or checkpoints) scored on the same axes")
+    e.add_argument("--curve", help="with --temperatures: write the curve and the points to this .png")
 
     lb = sub.add_parser("lab", help="run an experiment on the theory (no NAME: list them)")
     lb.add_argument("name", nargs="?", help="experiment name; `gankit lab` lists them")
@@ -175,6 +180,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.n <= 1:
         raise GankitError(f"--n must be at least 2, got {args.n}")
+    if args.points or args.curve:
+        if not args.temperatures:
+            raise GankitError("--points and --curve go with --temperatures (the MLE run's temperature sweep)")
+    if args.temperatures:
+        from .quality_diversity import format_rows, parse_temperatures, quality_diversity
+
+        result = quality_diversity(args.samples, parse_temperatures(args.temperatures), args.points, args.curve,
+                                   n=args.n, seed=args.seed)
+        print(json.dumps(result) if args.json else format_rows(result))
+        if args.curve and not args.json:
+            print(f"wrote {args.curve}")
+        return 0
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     values, notes = evaluate_spec(args.samples, args.ref, metrics, features=args.features, n=args.n, seed=args.seed,
                                   sampler=args.sampler, picture=Path(args.picture) if args.picture else None)

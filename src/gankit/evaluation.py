@@ -15,28 +15,25 @@ from .assemble import from_toml
 from .errors import GankitError
 from .metrics.evaluate import evaluate, load_reference, load_samples
 from .recipes import RECIPES
-from .run import draw, open_run
+from .run import draw, open_run, run_checkpoint
 from .training import checkpoint
 from .training.evaluation import evaluate_translation
 
 
 def is_run(spec: str | Path) -> bool:
-    return (Path(spec) / "checkpoints").is_dir()
-
-
-def _latest(spec: str | Path) -> Path | None:
-    return checkpoint.latest(Path(spec) / "checkpoints") if is_run(spec) else None
+    """A run directory, or one of its checkpoint directories?"""
+    return run_checkpoint(spec) is not None
 
 
 def is_token_run(spec: str | Path) -> bool:
     """Is ``spec`` a run directory of token sequences? (read from its checkpoint, without building it)"""
-    ckpt = _latest(spec)
+    ckpt = run_checkpoint(spec)
     return ckpt is not None and checkpoint.read_meta(ckpt)["data_info"]["kind"] == "tokens"
 
 
 def is_translation_run(spec: str | Path) -> bool:
     """Is ``spec`` a run directory of an unpaired translation recipe (CycleGAN, StarGAN)?"""
-    ckpt = _latest(spec)
+    ckpt = run_checkpoint(spec)
     if ckpt is None:
         return False
     cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))

@@ -16,6 +16,9 @@ hinge            E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))   -E D(G(z))
 wasserstein      E D(G(z)) - E D(x)                      -E D(G(z))
 f-<name>         -(E_P[T] - E_Q[f*(T)]), T = g_f(D)      -E_Q[f*(T)]        (f-GAN; kl, reverse-kl,
                                                                              js, pearson, hellinger, tv)
+rsgan            -E log σ(D(x) - D(G(z)))                -E log σ(D(G(z)) - D(x))      (relativistic:
+rasgan           -E_x log σ(D(x) - E D(G(z)))            the same with real and fake   G's loss needs
+                 -E_z log(1 - σ(D(G(z)) - E D(x)))       swapped                       D on real data)
 =============== ======================================= =====================================
 """
 from __future__ import annotations
@@ -153,13 +156,48 @@ def f_divergence_losses(div: FDivergence) -> tuple[Callable[[Tensor, Tensor], Te
     return d_loss, g_loss
 
 
+# ------------------------------------------------------------------- relativistic (Jolicoeur-Martineau 2019)
+# D estimates how much more real a real sample is than a generated one; G's loss therefore depends on D's
+# scores of real data too (they do not depend on G: no gradient reaches G through them).
+
+def d_rsgan(real: Tensor, fake: Tensor) -> Tensor:
+    """Relativistic standard GAN:  L_D = -E[log σ(D(x_i) - D(G(z_i)))], real and fake paired by index."""
+    return F.softplus(fake - real).mean()
+
+
+def g_rsgan(fake: Tensor, real: Tensor) -> Tensor:
+    """Relativistic standard GAN generator:  L_G = -E[log σ(D(G(z_i)) - D(x_i))]."""
+    return F.softplus(real - fake).mean()
+
+
+def d_rasgan(real: Tensor, fake: Tensor) -> Tensor:
+    """Relativistic average GAN:  L_D = -E_x[log σ(D(x) - E D(G(z)))] - E_z[log(1 - σ(D(G(z)) - E D(x)))]."""
+    return F.softplus(fake.mean() - real).mean() + F.softplus(fake - real.mean()).mean()
+
+
+def g_rasgan(fake: Tensor, real: Tensor) -> Tensor:
+    """Relativistic average GAN generator: D's loss with real and fake swapped."""
+    return d_rasgan(fake, real)
+
+
 # ------------------------------------------------------------------------------------- the registry
 
 @dataclass(frozen=True)
 class Objective:
+    """``d_loss(real, fake)``; ``g_loss(fake, real=None)``, where ``real`` (D's logits on real data) is needed
+    by the relativistic objectives only — a recipe that gives it sets ``Recipe.relativistic_ok``."""
+
     name: str
     d_loss: Callable[[Tensor, Tensor], Tensor]   # (real_logits, fake_logits) -> scalar
-    g_loss: Callable[[Tensor], Tensor]           # fake_logits -> scalar
+    g_fn: Callable[..., Tensor]                  # fake_logits [, real_logits] -> scalar
+    relativistic: bool = False
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        if not self.relativistic:
+            return self.g_fn(fake)
+        if real is None:
+            raise ValueError(f"objective {self.name}: the generator loss needs D's logits on real data")
+        return self.g_fn(fake, real)
 
 
 OBJECTIVES: Registry[Objective] = Registry("objective")
@@ -167,7 +205,9 @@ for _o in (Objective("minimax", d_minimax, g_minimax),
            Objective("nonsaturating", d_minimax, g_nonsaturating),
            Objective("lsgan", d_lsgan, g_lsgan),
            Objective("hinge", d_hinge, g_hinge),
-           Objective("wasserstein", d_wasserstein, g_wasserstein)):
+           Objective("wasserstein", d_wasserstein, g_wasserstein),
+           Objective("rsgan", d_rsgan, g_rsgan, relativistic=True),
+           Objective("rasgan", d_rasgan, g_rasgan, relativistic=True)):
     OBJECTIVES.register(_o.name)(_o)
 for _name, _div in F_DIVERGENCES.items():
     OBJECTIVES.register(f"f-{_name}")(Objective(f"f-{_name}", *f_divergence_losses(_div)))

@@ -38,13 +38,22 @@ def class_index(loaded: LoadedRun, name: str) -> int:
     raise GankitError(f"--class {name}: not a class of this run; valid: {', '.join(classes)}{indices}")
 
 
+def run_checkpoint(spec: str | Path) -> Path | None:
+    """The checkpoint a run directory stands for — its newest complete one — or ``spec`` itself when it is
+    a checkpoint directory (``RUN/checkpoints/step_0005000``); None when it is neither."""
+    spec = Path(spec)
+    if (spec / "state.json").exists() and (spec / "config.toml").exists():
+        return spec
+    return checkpoint.latest(spec / "checkpoints") if (spec / "checkpoints").is_dir() else None
+
+
 def open_run(run: str | Path, device: str = "cpu", sampler: str | None = None) -> LoadedRun:
-    """Rebuild a run's recipe from its newest checkpoint (config and weights), without loading data.
-    ``sampler`` overrides the run's sample.method (direct | drs)."""
+    """Rebuild a run's recipe from its newest checkpoint (config and weights), or from the checkpoint
+    directory given, without loading data. ``sampler`` overrides the run's sample.method (direct | drs)."""
     run = Path(run)
     if not run.is_dir():
         raise GankitError(f"run directory '{run}' does not exist")
-    ckpt = checkpoint.latest(run / "checkpoints")
+    ckpt = run_checkpoint(run)
     if ckpt is None:
         raise GankitError(f"'{run}' holds no checkpoint (expected {run}/checkpoints/step_*/); is it a gankit run directory?")
     cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))   # an old layout is migrated

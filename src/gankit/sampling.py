@@ -77,7 +77,7 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
     if loaded.info.kind == "tokens":
         return write_text(loaded, n, out, seed, ema, temperature)
     if temperature is not None:
-        raise GankitError("--temperature: only for runs of token sequences (train.recipe=mle)")
+        raise GankitError("--temperature: only for runs of token sequences (train.recipe mle, seqgan or gumbel)")
     kind = output_kind(out)
     if kind == "text":
         raise GankitError(f"--out {out}: a .txt file needs a run of token sequences; this run makes {loaded.info.kind}")

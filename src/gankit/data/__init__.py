@@ -13,7 +13,7 @@ from ..config import DataConfig
 from .base import DATASETS, DataInfo, Distribution, Source, StreamSource, TensorSource, ToySource
 from .batches import Batches, check_shardable
 
-from . import digits, domains, folder, oracle, pairs, text, toy, vision  # noqa: E402,F401  (register the loaders)
+from . import digits, domains, folder, oracle, pairs, reviews, text, toy, vision  # noqa: E402,F401  (register the loaders)
 
 
 def load(cfg: DataConfig, options=None) -> Source:

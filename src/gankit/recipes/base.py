@@ -76,7 +76,8 @@ class Recipe:
     the assembler: ``tables`` (the shared tables it reads; only those are accepted and written),
     ``architectures`` (the registry ``model.arch`` is looked up in), ``defaults`` ({"table.key": value}
     for shared keys the preset, config file and --set leave unset) and ``batch_by_class`` (every batch
-    holds data.batch_size samples of each class). Its own options are a dataclass registered with it
+    holds data.batch_size samples of each class), ``relativistic_ok`` (its G step passes D's logits on real
+    data to ``Objective.g_loss``, so relativistic objectives may be chosen). Its own options are a dataclass registered with it
     (``@RECIPES.register("cyclegan", options=CycleGANOptions)``), read from the table of its name.
     """
 
@@ -84,12 +85,14 @@ class Recipe:
     architectures: ClassVar[Registry] = NETS
     defaults: ClassVar[dict[str, Any]] = {}
     batch_by_class: ClassVar[bool] = False
+    relativistic_ok: ClassVar[bool] = False   # its G step gives the objective D's logits on real data (RSGAN)
 
     conditioning: str = "none"          # see the table above
     classes: list[str] = []             # "class": the class names (labels index them)
     domains: list[str] = []             # "domains": the domain names
     degradation: str = ""               # "image": the data/paired.py task that makes conditions from images ("" = read)
     rejection: bool = False             # draw_samples uses discriminator rejection (recipes/drs.py)
+    step: int = 0                       # the generator step being run: the loop sets it before each step
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         self.cfg = cfg

@@ -49,6 +49,7 @@ class CGANOptions:
 class ConditionalGAN(GAN):
     """G: (z, c) -> x, D: (x, c) -> logit, for class labels or condition vectors of the data."""
 
+    relativistic_ok = False   # its G step does not score real data
     tables = ("data", "model", "loss", "optim", "train", "eval")
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:

@@ -36,6 +36,8 @@ def uses_drs(cfg: Config) -> bool:
 class GAN(Recipe):
     """G: z -> x, D: x -> logit, trained with any objective of ``gankit.objectives`` and its penalties."""
 
+    relativistic_ok = True
+
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         super().__init__(cfg, info, device)
         self.opts = self.options(cfg)
@@ -111,7 +113,8 @@ class GAN(Recipe):
     def g_step(self, batch: dict[str, Tensor]) -> None:
         fake = self.fake_for_g(lambda: self.G(self.latents(batch["x"].shape[0])))
         with self.frozen(self.D):   # no D gradients are needed for the generator's update
-            loss = self.objective.g_loss(self.D(fake))
+            real = self.D(batch["x"]) if self.objective.relativistic else None
+            loss = self.objective.g_loss(self.D(fake), real)
         report("loss/G", loss)
         self.update("G", loss)
 

@@ -29,25 +29,18 @@ from torch import Tensor
 from ..config import Config
 from ..data import DataInfo
 from ..data.text import EOS, PAD
-from ..nets.sequence import LanguageModel, sequence_cnn
-from ..objectives import OBJECTIVES
+from ..nets.sequence import LanguageModel
 from ..options import option
 from ..runtime import report
-from .base import RECIPES, Phase, sampling_generator
-from .sequence import TokenRecipe, sample_tokens, sequence_nll
+from .base import RECIPES, Phase
+from .sequence import SequenceGAN, SequenceGANOptions
 
 
 @dataclass
-class SeqGANOptions:
-    pretrain: int = option(1000, "steps of maximum-likelihood pre-training of G", min=0)
+class SeqGANOptions(SequenceGANOptions):
     d_pretrain: int = option(200, "steps of pre-training D against the pre-trained G", min=0)
     rollouts: int = option(16, "Monte-Carlo completions per prefix (N)", above=0)
     rollout_update: float = option(0.8, "the rollout policy's delay u: θ_roll ← u θ_roll + (1 − u) θ", min=0, max=1)
-    d_embed: int = option(64, "D's token embedding size", above=0)
-    d_scale: float = option(0.25, "D's convolution counts as a share of SeqGAN's (100-200 per width)", above=0)
-    d_dropout: float = option(0.25, "dropout before D's logit", min=0, below=1)
-    temperature: float = option(1.0, "sampling temperature of gankit sample", above=0)
-    clip: float = option(5.0, "clip G's gradient norm to this; 0 = no clipping", min=0)
 
 
 def _repeat(state, n: int):
@@ -96,56 +89,36 @@ def rollout_rewards(policy: LanguageModel, D, y: Tensor, n: int) -> Tensor:
 def policy_gradient_loss(G: LanguageModel, y: Tensor, rewards: Tensor) -> Tensor:
     """−Σ_t (Q_t − b_t) log G(y_t | y_<t) over the tokens of y up to its <eos>, per token; b_t: the batch's mean
     reward at t."""
-    mask = (y != PAD).float()
+    scored = y != PAD
     logp = torch.log_softmax(G(G.shifted(y)).float(), dim=2).gather(2, y[:, :, None])[:, :, 0]
     advantage = rewards - rewards.mean(dim=0, keepdim=True)
-    return -(logp * advantage * mask).sum() / mask.sum()
+    return -torch.where(scored, logp * advantage, 0.0).sum() / scored.sum()   # log G(<pad>) = −∞ is not scored
 
 
 @RECIPES.register("seqgan", options=SeqGANOptions)
-class SeqGAN(TokenRecipe):
+class SeqGAN(SequenceGAN):
     """G: a language model; D: a CNN over token embeddings; MLE, then D pre-training, then policy gradient."""
 
-    tables = ("data", "model", "loss", "optim", "train", "eval")
+    relativistic_ok = True   # G's reward is D's probability: the objective trains D only
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         super().__init__(cfg, info, device)
-        vocab = len(info.vocab)
-        self.G = self.language_model(cfg, info)
-        self.D = sequence_cnn(vocab, self.opts.d_embed, self.opts.d_scale, self.opts.d_dropout, self.length).to(device)
         self.rollout = copy.deepcopy(self.G).requires_grad_(False)   # the delayed copy that completes prefixes
-        self.nets = {"G": self.G, "D": self.D, "G_rollout": self.rollout}
-        self.objective = OBJECTIVES.get(cfg.loss.name)
-        self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D")}
-        self.ema_targets = ["G"]
+        self.nets["G_rollout"] = self.rollout
         p, q = self.opts.pretrain, self.opts.pretrain + self.opts.d_pretrain
         self.phases = [Phase("MLE", self.mle_step, stop=p),
                        Phase("D_pre", self.d_step, start=p, stop=q),
                        Phase("G_pg", self.pg_step, start=q),
                        Phase("D", self.d_step, repeat=cfg.train.d_steps, start=q)]
 
-    def fakes(self, n: int) -> Tensor:
-        with sampling_generator(self, ema=False) as G:
-            return sample_tokens(G, self.latents(n))
-
     # ------------------------------------------------------------------------------------ steps
 
     def mle_step(self, batch: dict[str, Tensor]) -> None:
-        nll, count = sequence_nll(self.G, batch["x"])
-        loss = nll / count
-        report("loss/NLL", loss)
-        self.update("G", loss, max_norm=self.opts.clip)
+        super().mle_step(batch)
         self.rollout.load_state_dict(self.G.state_dict())   # the rollout policy starts as the pre-trained G
 
     def d_step(self, batch: dict[str, Tensor]) -> None:
-        real = batch["x"]
-        fake = self.fakes(len(real))
-        real_logits, fake_logits = self.D(real), self.D(fake)
-        loss = self.objective.d_loss(real_logits, fake_logits)
-        report("loss/D", loss)
-        report("D/real", real_logits.mean())
-        report("D/fake", fake_logits.mean())
-        self.update("D", loss)
+        self.d_update(batch["x"], self.fakes(len(batch["x"])))
 
     def pg_step(self, batch: dict[str, Tensor]) -> None:
         y = self.fakes(batch["x"].shape[0])

@@ -24,7 +24,8 @@ from ..config import Config
 from ..data import DataInfo
 from ..data.text import EOS, PAD
 from ..errors import ConfigError
-from ..nets.sequence import SEQUENCE_NETS, LanguageModel
+from ..nets.sequence import SEQUENCE_NETS, LanguageModel, sequence_cnn
+from ..objectives import OBJECTIVES
 from ..options import option
 from ..runtime import report, rows
 from .base import RECIPES, Phase, Recipe, sampling_generator
@@ -36,10 +37,12 @@ class MLEOptions:
     clip: float = option(5.0, "clip the gradient norm to this; 0 = no clipping", min=0)
 
 
-def sequence_nll(G: LanguageModel, x: Tensor) -> tuple[Tensor, Tensor]:
+def sequence_nll(G: LanguageModel, x: Tensor, temperature: float = 1.0) -> tuple[Tensor, Tensor]:
     """(sum of −log P(x_t | x_<t) over the scored tokens, their count) for sequences x (N, L): every token up
-    to and including the first ``<eos>``, none of the padding after it."""
+    to and including the first ``<eos>``, none of the padding after it; P = softmax(logits / temperature)."""
     logits = G(G.shifted(x))
+    if temperature != 1.0:
+        logits = logits / temperature
     nll = F.cross_entropy(logits.flatten(0, 1).float(), x.flatten(), ignore_index=PAD, reduction="sum")
     return nll, (x != PAD).sum()
 
@@ -73,7 +76,8 @@ def token_latents(recipe: Recipe, n: int, generator: torch.Generator | None = No
 
 class TokenRecipe(Recipe):
     """What the recipes of token sequences share: the data check, a language model G built from
-    ``model.arch`` (``SEQUENCE_NETS``), the sampler's uniform latents and sampling at ``self.temperature``."""
+    ``model.arch`` (``SEQUENCE_NETS``), the sampler's uniform latents, sampling at ``self.temperature`` and
+    the maximum-likelihood step."""
 
     architectures = SEQUENCE_NETS
     defaults = {"model.arch": "lstm", "train.ema": 0.0}
@@ -89,7 +93,7 @@ class TokenRecipe(Recipe):
 
     def language_model(self, cfg: Config, info: DataInfo) -> LanguageModel:
         arch = SEQUENCE_NETS.get(cfg.model.arch)
-        return arch(cfg.model, len(info.vocab), EOS, cfg.owned.get(cfg.model.arch)).to(self.device)
+        return arch(cfg.model, len(info.vocab), EOS, PAD, cfg.owned.get(cfg.model.arch)).to(self.device)
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return token_latents(self, n, generator)
@@ -99,6 +103,57 @@ class TokenRecipe(Recipe):
         """Token sequences (N, L) int64 for the sampler's uniforms z (N, L), at ``self.temperature``."""
         with sampling_generator(self, ema) as G:
             return sample_tokens(G, z.to(self.device), self.temperature)
+
+    def mle_step(self, batch: dict[str, Tensor]) -> None:
+        """One step of teacher-forced maximum likelihood of ``self.G`` on the batch."""
+        nll, count = sequence_nll(self.G, batch["x"])
+        loss = nll / count
+        report("loss/NLL", loss)
+        self.update("G", loss, max_norm=self.opts.clip)
+
+
+@dataclass
+class SequenceGANOptions:
+    """The options every sequence GAN has: G's maximum-likelihood start and D, SeqGAN's CNN."""
+
+    pretrain: int = option(1000, "steps of maximum-likelihood pre-training of G", min=0)
+    d_embed: int = option(64, "D's token embedding size", above=0)
+    d_scale: float = option(0.25, "D's convolution counts as a share of SeqGAN's (100-200 per width)", above=0)
+    d_dropout: float = option(0.25, "dropout before D's logit", min=0, below=1)
+    temperature: float = option(1.0, "sampling temperature of gankit sample", above=0)
+    clip: float = option(5.0, "clip G's gradient norm to this; 0 = no clipping", min=0)
+
+
+class SequenceGAN(TokenRecipe):
+    """What the sequence GANs share: G a language model started by maximum likelihood (``mle_step``, the
+    first ``pretrain`` steps), D SeqGAN's CNN over token embeddings (``nets.sequence.SequenceCNN``), the
+    objective of ``loss.name`` and an Adam for each."""
+
+    tables = ("data", "model", "loss", "optim", "train", "eval")
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
+        super().__init__(cfg, info, device)
+        o = self.opts
+        self.G = self.language_model(cfg, info)
+        self.D = sequence_cnn(len(info.vocab), o.d_embed, o.d_scale, o.d_dropout, self.length).to(device)
+        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.nets = {"G": self.G, "D": self.D}
+        self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D")}
+        self.ema_targets = ["G"]
+
+    def fakes(self, n: int) -> Tensor:
+        """n sequences of G (not its average) at temperature 1, from the global RNG."""
+        with sampling_generator(self, ema=False) as G:
+            return sample_tokens(G, self.latents(n))
+
+    def d_update(self, real: Tensor, fake: Tensor) -> None:
+        """One D step on real ids (N, L) against generated ids or distributions (N, L, V)."""
+        real_logits, fake_logits = self.D(real), self.D(fake)
+        loss = self.objective.d_loss(real_logits, fake_logits)
+        report("loss/D", loss)
+        report("D/real", real_logits.mean())
+        report("D/fake", fake_logits.mean())
+        self.update("D", loss)
 
 
 @RECIPES.register("mle", options=MLEOptions)
@@ -114,9 +169,3 @@ class MLE(TokenRecipe):
         self.optimizers = {"G": self.adam(self.G.parameters(), "G")}
         self.ema_targets = ["G"]
         self.phases = [Phase("MLE", self.mle_step)]
-
-    def mle_step(self, batch: dict[str, Tensor]) -> None:
-        nll, count = sequence_nll(self.G, batch["x"])
-        loss = nll / count
-        report("loss/NLL", loss)
-        self.update("G", loss, max_norm=self.opts.clip)

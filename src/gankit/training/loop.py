@@ -86,6 +86,7 @@ class Trainer:
         if o.decay != "none":
             set_lr_(self.recipe.optimizers, lr_factor(self.step, self.cfg.train.steps, o.decay, o.decay_start))
         batch = None
+        self.recipe.step = self.step
         for phase in self.recipe.phases:
             if not phase.runs_at(self.step):
                 continue
