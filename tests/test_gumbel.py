@@ -32,9 +32,9 @@ def test_beta_schedules_by_hand():
     assert beta_at(0, 7.0, "constant", 1000) == 7.0
 
 
-def small_g(vocab=7):
+def small_g(vocab=7, length=6):
     torch.manual_seed(0)
-    return SEQUENCE_NETS.get("lstm")(ModelConfig(g_width=8), vocab, EOS, PAD, RNNOptions(embed=4))
+    return SEQUENCE_NETS.get("lstm")(ModelConfig(g_width=8), vocab, length, EOS, PAD, RNNOptions(embed=4))
 
 
 def test_relaxed_sequences_are_draws_of_g_laid_out_as_the_data():
@@ -56,7 +56,7 @@ def test_relaxed_sequences_are_draws_of_g_laid_out_as_the_data():
     torch.manual_seed(2)
     _, first = relaxed_tokens(G, 20000, 1 + 1, beta=1.0)
     with torch.no_grad():
-        p = torch.softmax(G.step(torch.full((1,), EOS))[0][0], dim=0)
+        p = torch.softmax(G.step(torch.full((1,), EOS), None, 0)[0][0], dim=0)
     freq = torch.bincount(first[:, 0], minlength=7).float() / 20000
     assert (freq - p).abs().max() < 0.015
 

@@ -17,7 +17,7 @@ from test_text import QUIET, sets, write_corpus
 
 def small_nets(vocab=9, length=6, cell="lstm"):
     torch.manual_seed(0)
-    G = SEQUENCE_NETS.get(cell)(ModelConfig(g_width=8), vocab, EOS, PAD, RNNOptions(embed=4))
+    G = SEQUENCE_NETS.get(cell)(ModelConfig(g_width=8), vocab, length, EOS, PAD, RNNOptions(embed=4))
     D = sequence_cnn(vocab, 4, 0.05, 0.0, length).eval()
     return G, D
 
@@ -37,10 +37,10 @@ def test_batched_rollouts_equal_one_completion_at_a_time():
                 scores = []
                 for r in range(3 * n):
                     row = y[r // n]
-                    logits, state = G.step(torch.tensor([G.start]))
+                    logits, state = G.step(torch.tensor([G.start]), None, 0)
                     for k in range(t):
-                        logits, state = G.step(row[k:k + 1], state)
-                    tail = _continue(G, logits, state, u[r:r + 1])
+                        logits, state = G.step(row[k:k + 1], state, k + 1)
+                    tail = _continue(G, logits, state, u[r:r + 1], t)
                     full = pad_after_eos(torch.cat([row[None, :t], tail], dim=1))
                     assert torch.equal(full[0, :t], pad_after_eos(row[None, :t])[0])   # completions keep the prefix
                     scores.append(torch.sigmoid(D(full))[0])

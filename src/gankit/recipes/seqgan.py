@@ -33,7 +33,7 @@ from ..nets.sequence import LanguageModel
 from ..options import option
 from ..runtime import report
 from .base import RECIPES, Phase
-from .sequence import SequenceGAN, SequenceGANOptions
+from .sequence import SequenceGAN, SequenceGANOptions, inverse_cdf
 
 
 @dataclass
@@ -50,15 +50,15 @@ def _repeat(state, n: int):
     return state.repeat_interleave(n, dim=1)
 
 
-def _continue(policy: LanguageModel, logits: Tensor, state, u: Tensor) -> Tensor:
-    """Tokens (M, K) continuing from next-token ``logits`` (M, V) and ``state``, by inverse CDF on u (M, K)."""
+def _continue(policy: LanguageModel, logits: Tensor, state, u: Tensor, t: int) -> Tensor:
+    """Tokens (M, K) at positions t..t+K-1, continuing from the ``logits`` (M, V) of position t and ``state``,
+    by inverse CDF on u (M, K)."""
     out = []
     for k in range(u.shape[1]):
-        cdf = torch.softmax(logits.float(), dim=1).cumsum(dim=1)
-        ids = torch.searchsorted(cdf, u[:, k:k + 1].contiguous()).squeeze(1).clamp_(max=policy.vocab_size - 1)
+        ids = inverse_cdf(logits, u[:, k])
         out.append(ids)
         if k + 1 < u.shape[1]:
-            logits, state = policy.step(ids, state)
+            logits, state = policy.step(ids, state, t + k + 1)
     return torch.stack(out, dim=1)
 
 
@@ -75,11 +75,11 @@ def rollout_rewards(policy: LanguageModel, D, y: Tensor, n: int) -> Tensor:
     policy reads y once; the B · n completions of each prefix are one batch."""
     b, length = y.shape
     rewards = torch.empty(b, length, device=y.device)
-    logits, state = policy.step(torch.full((b,), policy.start, dtype=torch.int64, device=y.device))
+    logits, state = policy.step(torch.full((b,), policy.start, dtype=torch.int64, device=y.device), None, 0)
     for t in range(1, length):
-        logits, state = policy.step(y[:, t - 1], state)     # now after y_1..y_t: logits for y_{t+1}
+        logits, state = policy.step(y[:, t - 1], state, t)     # now after y_1..y_t: logits for y_{t+1}
         u = torch.rand(b * n, length - t, device=y.device)
-        tail = _continue(policy, logits.repeat_interleave(n, dim=0), _repeat(state, n), u)
+        tail = _continue(policy, logits.repeat_interleave(n, dim=0), _repeat(state, n), u, t)
         full = pad_after_eos(torch.cat([y[:, :t].repeat_interleave(n, dim=0), tail], dim=1))
         rewards[:, t - 1] = torch.sigmoid(D(full).float()).view(b, n).mean(dim=1)
     rewards[:, length - 1] = torch.sigmoid(D(y).float())
@@ -129,7 +129,7 @@ class SeqGAN(SequenceGAN):
         loss = policy_gradient_loss(self.G, y, rewards)
         report("loss/G_pg", loss)
         report("reward", rewards[:, -1].mean())
-        self.update("G", loss, max_norm=self.opts.clip)
+        self.update("G_adv", loss, max_norm=self.opts.clip)
         u = self.opts.rollout_update
         with torch.no_grad():
             for r, g in zip(self.rollout.parameters(), self.G.parameters()):

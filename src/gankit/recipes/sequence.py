@@ -47,6 +47,16 @@ def sequence_nll(G: LanguageModel, x: Tensor, temperature: float = 1.0) -> tuple
     return nll, (x != PAD).sum()
 
 
+def inverse_cdf(logits: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
+    """Token ids (N,): for each row, the first token whose cumulative probability under softmax(logits / T)
+    exceeds u (N,) in [0, 1) times the total (the last running sum, 1 up to rounding), so a token of
+    probability 0 is never drawn."""
+    z = logits.float() if temperature == 1.0 else logits.float() / temperature
+    cdf = torch.softmax(z, dim=1).cumsum(dim=1)
+    ids = torch.searchsorted(cdf, (u[:, None].to(cdf.dtype) * cdf[:, -1:]).contiguous(), right=True).squeeze(1)
+    return ids.clamp_(max=logits.shape[1] - 1)
+
+
 @torch.no_grad()
 def sample_tokens(G: LanguageModel, u: Tensor, temperature: float = 1.0) -> Tensor:
     """Sequences (N, L) drawn by inverse-CDF sampling from uniforms u (N, L): position t takes the first token
@@ -57,9 +67,8 @@ def sample_tokens(G: LanguageModel, u: Tensor, temperature: float = 1.0) -> Tens
     done = torch.zeros(n, dtype=torch.bool, device=u.device)
     state = None
     for t in range(length):
-        logits, state = G.step(ids, state)
-        cdf = torch.softmax(logits.float() / temperature, dim=1).cumsum(dim=1)
-        ids = torch.searchsorted(cdf, u[:, t:t + 1].to(cdf.dtype).contiguous()).squeeze(1).clamp_(max=G.vocab_size - 1)
+        logits, state = G.step(ids, state, t)
+        ids = inverse_cdf(logits, u[:, t], temperature)
         if t == length - 1:
             ids = torch.where(done, ids, torch.full_like(ids, EOS))   # the last position ends every sequence
         out[:, t] = torch.where(done, torch.full_like(ids, PAD), ids)
@@ -80,7 +89,7 @@ class TokenRecipe(Recipe):
     the maximum-likelihood step."""
 
     architectures = SEQUENCE_NETS
-    defaults = {"model.arch": "lstm", "train.ema": 0.0}
+    defaults = {"model.arch": "lstm", "train.ema": 0.0, "optim.betas_g": [0.9, 0.999], "optim.betas_d": [0.9, 0.999]}
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         if info.kind != "tokens":
@@ -93,7 +102,7 @@ class TokenRecipe(Recipe):
 
     def language_model(self, cfg: Config, info: DataInfo) -> LanguageModel:
         arch = SEQUENCE_NETS.get(cfg.model.arch)
-        return arch(cfg.model, len(info.vocab), EOS, PAD, cfg.owned.get(cfg.model.arch)).to(self.device)
+        return arch(cfg.model, len(info.vocab), int(info.shape[0]), EOS, PAD, cfg.owned.get(cfg.model.arch)).to(self.device)
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return token_latents(self, n, generator)
@@ -122,12 +131,16 @@ class SequenceGANOptions:
     d_dropout: float = option(0.25, "dropout before D's logit", min=0, below=1)
     temperature: float = option(1.0, "sampling temperature of gankit sample", above=0)
     clip: float = option(5.0, "clip G's gradient norm to this; 0 = no clipping", min=0)
+    adv_lr: float = option(1e-2, "G's learning rate in the adversarial stage, an Adam of its own (optim.lr_g: "
+                                 "the pre-training's)", above=0)
 
 
 class SequenceGAN(TokenRecipe):
     """What the sequence GANs share: G a language model started by maximum likelihood (``mle_step``, the
     first ``pretrain`` steps), D SeqGAN's CNN over token embeddings (``nets.sequence.SequenceCNN``), the
-    objective of ``loss.name`` and an Adam for each."""
+    objective of ``loss.name``, an Adam for D and two for G: "G" for its maximum-likelihood pre-training,
+    "G_adv" for the adversarial stage (as SeqGAN's and RelGAN's code have), so the adversarial steps start
+    with no second moments of the likelihood's gradients, which would shrink them."""
 
     tables = ("data", "model", "loss", "optim", "train", "eval")
 
@@ -138,7 +151,8 @@ class SequenceGAN(TokenRecipe):
         self.D = sequence_cnn(len(info.vocab), o.d_embed, o.d_scale, o.d_dropout, self.length).to(device)
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.nets = {"G": self.G, "D": self.D}
-        self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D")}
+        self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D"),
+                           "G_adv": torch.optim.Adam(self.G.parameters(), lr=o.adv_lr, betas=tuple(cfg.optim.betas_g))}
         self.ema_targets = ["G"]
 
     def fakes(self, n: int) -> Tensor:
