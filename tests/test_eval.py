@@ -181,8 +181,9 @@ def test_the_registry_knows_every_metric_and_key():
     assert names_for("points") == ["modes", "w1", "js"]
     assert names_for("translations") == ["translation"] and "translation" not in metrics_help()
     lower = {"fid", "kid", "reverse_kl", "w1", "js", "memorised_share", "classes_dropped", "classes_collapsed",
-             "cycle_l1", "self_bleu_2", "self_bleu_3", "self_bleu_4", "self_bleu_5", "top_share", "nll_oracle", "nll_test"}
+             "cycle_l1", "self_bleu_2", "self_bleu_3", "self_bleu_4", "self_bleu_5", "top_share", "nll_oracle", "nll_test", "fluency_ppl"}
     assert names_for("tokens") == ["text", "nll_oracle", "nll_test"]
+    assert names_for("transfers") == ["transfer"] and lower_is_better("fluency_ppl/AtoB") and not lower_is_better("g2")
     keys = output_keys()
     for key in ("domain_acc", "content_acc", "cycle_l1", "fid", "precision", "class_share/<class>"):
         assert key in keys

@@ -69,6 +69,11 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
                                         "seqgan.rollouts=2", "data.batch_size=8", "train.d_steps=2"], None),
     "resume-gumbel-stages": ("gumbel", ["train.max_seconds=0", "gumbel.pretrain=1", "data.batch_size=8",
                                         "train.d_steps=2"], None),
+    "preset-textcycle": ("textcycle", ["data.name=text-pairs", "train.max_seconds=0", "data.batch_size=8"],
+                         "text-pairs"),
+    "resume-textcycle-stages": ("textcycle", ["data.name=text-pairs", "train.max_seconds=0", "data.batch_size=8",
+                                              "textcycle.pretrain=1", "textcycle.d_pretrain=1", "model.g_width=32",
+                                              "textcycle.adversarial=reinforce"], "text-pairs"),
 }
 
 
@@ -118,6 +123,13 @@ def write_data(kind: str | None, root: Path) -> list[str]:
                 img = (rng.random((28, 28)) * 40).astype(np.uint8)
                 img[k * 9:(k + 1) * 9] = 220
                 Image.fromarray(img, "L").save(root / name / f"{i:03d}.png")
+    elif kind == "text-pairs":
+        root.mkdir(parents=True)
+        words = [f"w{i}" for i in range(30)]
+        for name, n in (("trainA", 24), ("trainB", 20), ("testA", 4), ("testB", 4)):
+            lines = [" ".join(rng.choice(words[:20] if "A" in name else words[10:], int(rng.integers(2, 9))))
+                     for _ in range(n)]
+            (root / f"{name}.txt").write_text("\n".join(lines) + "\n")
     else:
         raise ValueError(kind)
     return [f"data.path={root}"]

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("recipes", {"gankit.recipes"}),
     ("training", {"gankit.training", "gankit.assemble"}),
     ("commands", {"gankit.run", "gankit.sampling", "gankit.translation", "gankit.evaluation", "gankit.lab",
-                  "gankit.quality_diversity", "gankit.api", "gankit", "gankit.cli", "gankit.__main__", "gankit.presets"}),
+                  "gankit.quality_diversity", "gankit.text_transfer", "gankit.api", "gankit", "gankit.cli", "gankit.__main__", "gankit.presets"}),
 ]
 PEERS_ALLOWED = {"core", "commands"}
 

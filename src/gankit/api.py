@@ -71,6 +71,8 @@ def sample(run: Run | str | Path, n: int, seed: int = 0, labels: Tensor | None =
     run = _run(run)
     if run.recipe.conditioning in ("image", "domains"):
         raise GankitError("sample: this run translates images; use gankit.translate(run, images)")
+    if run.recipe.conditioning == "sentences":
+        raise GankitError("sample: this run translates sentences; use gankit.translate(run, sentences)")
     if n <= 0:
         raise GankitError(f"sample: n must be positive, got {n}")
     return draw(run, n, seed=seed, ema=ema, labels=labels)
@@ -82,12 +84,23 @@ def interpolate(run: Run | str | Path, rows: int = 8, steps: int = 10, seed: int
     return interpolation(_run(run), rows, steps, seed, mode, ema)
 
 
-def translate(run: Run | str | Path, images: Tensor, to: str | int | None = None, source: str | int | None = None,
-              seed: int = 0, ema: bool = True) -> Tensor:
+def translate(run: Run | str | Path, images: Tensor | list[str], to: str | int | None = None,
+              source: str | int | None = None, seed: int = 0, ema: bool = True,
+              direction: str | None = None) -> Tensor | list[str]:
     """Translations of ``images`` (N, C, H, W) in [-1, 1]: for a paired run, the images are its conditions
     (low resolution, grey, masked, noisy); for a CycleGAN / StarGAN run, images of a source domain,
-    translated into domain ``to`` (a name or an index; CycleGAN: the other domain by default)."""
-    return translate_tensor(_run(run), images, to=to, source=source, seed=seed, ema=ema)
+    translated into domain ``to`` (a name or an index; CycleGAN: the other domain by default, or
+    ``direction`` AtoB | BtoA). For a text style transfer run, sentences (a list of str) into the style ``to``
+    or by ``direction`` (default AtoB), one str each."""
+    run = _run(run)
+    if run.recipe.conditioning == "sentences":
+        from .text_transfer import check_sentence_run, translate_lines
+        from .translation import target_domain
+
+        check_sentence_run(run)
+        target = target_domain(list(run.recipe.domains), None if to is None else str(to), direction)
+        return translate_lines(run, list(images), target, ema)
+    return translate_tensor(run, images, to=to, source=source, seed=seed, ema=ema, direction=direction)
 
 
 def evaluate(samples: Tensor | str | Path, ref: str | Path, metrics: list[str] | None = None,

@@ -54,17 +54,22 @@ def _build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-ema", action="store_true")
 
-    tr = sub.add_parser("translate", help="run an image-to-image run (pix2pix and image conditions, CycleGAN, StarGAN) on images")
+    tr = sub.add_parser("translate", help="run a translation run on inputs: images (pix2pix and image conditions, "
+                                          "CycleGAN, StarGAN) or sentences (text style transfer)")
     tr.add_argument("run", help="run directory")
-    tr.add_argument("input", help="an image or a folder of images: the conditions (see --degrade)")
-    tr.add_argument("--out", required=True, help="folder for one output PNG per input and grid.png")
+    tr.add_argument("input", help="an image or a folder of images: the conditions (see --degrade); text style "
+                                  "transfer runs: a UTF-8 file of sentences, one a line")
+    tr.add_argument("--out", required=True, help="folder for one output PNG per input and grid.png; text runs: the "
+                                                 "file of translations, one line per input line")
+    tr.add_argument("--show", action="store_true", help="text runs: also print the first lines as input → output → "
+                                                        "reconstruction")
     tr.add_argument("--degrade", action="store_true",
                     help="INPUT holds clean images: degrade them as in training first (grid: input | output | original)")
     tr.add_argument("--mask", help="inpainting: a mask image, white = the hole to fill")
     tr.add_argument("--seed", type=int, default=0, help="seed of the latents and of --degrade (default 0)")
     tr.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
     tr.add_argument("--to", help="CycleGAN / StarGAN: the target domain (name or index)")
-    tr.add_argument("--direction", help="CycleGAN: AtoB (default) or BtoA")
+    tr.add_argument("--direction", help="CycleGAN and text style transfer: AtoB (default) or BtoA")
     tr.add_argument("--from", dest="source", help="CycleGAN / StarGAN: the inputs' domain (default: the other "
                                                   "domain / D's guess), used for the reconstruction column")
 
@@ -167,7 +172,20 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from .run import open_run
     from .translation import translate
 
-    print(translate(open_run(args.run), args.input, args.out, degrade_first=args.degrade, mask=args.mask,
+    loaded = open_run(args.run)
+    if loaded.recipe.conditioning == "sentences":
+        from .text_transfer import translate_text
+
+        for flag, given in (("--degrade", args.degrade), ("--mask", args.mask), ("--from", args.source)):
+            if given:
+                raise GankitError(f"translate: {flag} is for image runs; a text style transfer run takes --direction "
+                                  f"or --to")
+        print(translate_text(loaded, args.input, args.out, direction=args.direction, to=args.to, show=args.show,
+                             ema=not args.no_ema))
+        return 0
+    if args.show:
+        raise GankitError("translate: --show is for text style transfer runs; image runs write grid.png")
+    print(translate(loaded, args.input, args.out, degrade_first=args.degrade, mask=args.mask,
                     seed=args.seed, ema=not args.no_ema, to=args.to, direction=args.direction, source=args.source))
     return 0
 

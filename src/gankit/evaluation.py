@@ -31,13 +31,19 @@ def is_token_run(spec: str | Path) -> bool:
     return ckpt is not None and checkpoint.read_meta(ckpt)["data_info"]["kind"] == "tokens"
 
 
-def is_translation_run(spec: str | Path) -> bool:
-    """Is ``spec`` a run directory of an unpaired translation recipe (CycleGAN, StarGAN)?"""
+def run_conditioning(spec: str | Path) -> str | None:
+    """The ``conditioning`` of the recipe of run directory ``spec`` (None when it is not a run), read from
+    its config without building the run."""
     ckpt = run_checkpoint(spec)
     if ckpt is None:
-        return False
+        return None
     cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
-    return RECIPES.get(cfg.train.recipe).conditioning == "domains"
+    return RECIPES.get(cfg.train.recipe).conditioning
+
+
+def is_translation_run(spec: str | Path) -> bool:
+    """Is ``spec`` a run directory of an unpaired translation recipe (CycleGAN, StarGAN)?"""
+    return run_conditioning(spec) == "domains"
 
 
 def run_samples(run_dir: str | Path, n: int = 10_000, seed: int = 0,
@@ -73,8 +79,16 @@ def evaluate_spec(samples: str, ref: str | None, metrics: list[str] | None = Non
                   picture: Path | None = None) -> tuple[dict[str, float], list[str]]:
     """`gankit eval SAMPLES --ref REF`: values and notes. A CycleGAN / StarGAN run needs no REF (and
     takes no ``metrics``): it is scored by the translation metrics."""
-    if is_translation_run(samples):
+    conditioning = run_conditioning(samples)
+    if conditioning == "domains":
         return evaluate_translation_run(samples, features=features, seed=seed)
+    if conditioning == "sentences":
+        from .text_transfer import evaluate_transfer_run
+
+        if ref or metrics:
+            raise GankitError(f"'{samples}' is a text style transfer run: it is scored on its own data's held-out "
+                              f"sentences by the transfer metrics; give no --ref or --metrics")
+        return evaluate_transfer_run(samples)
     if samples.endswith(".txt") or is_token_run(samples):
         return evaluate_text(samples, ref, metrics, n=n, seed=seed)
     if not ref:

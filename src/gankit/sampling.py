@@ -64,6 +64,9 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
     kind = loaded.recipe.conditioning
     if kind in ("image", "domains"):
         raise GankitError("this run translates images: use gankit translate RUN INPUT --out DIR")
+    if kind == "sentences":
+        raise GankitError("this run translates sentences: use gankit translate RUN INPUT.txt --out OUT.txt "
+                          "--direction AtoB|BtoA")
     conditional = kind == "class"
     if label is not None:
         k = class_index(loaded, label)

@@ -5,7 +5,8 @@
     batch = next(batches)                         # {"x": float32 (B, *shape), "y": int64 (B,)}
     state = batches.state_dict()                  # {"batches": n}: resume exactly with load_state_dict
 
-Loader functions live in DATASETS (``toy``, ``digits``, ``domains``, ``folder``, ``pairs``, ``text``, ``vision``).
+Loader functions live in DATASETS (``toy``, ``digits``, ``domains``, ``folder``, ``pairs``, ``text``, ``oracle``,
+``reviews``, ``text-pairs``, ``reviews-sentiment``, ``vision``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..config import DataConfig
 from .base import DATASETS, DataInfo, Distribution, Source, StreamSource, TensorSource, ToySource
 from .batches import Batches, check_shardable
 
-from . import digits, domains, folder, oracle, pairs, reviews, text, toy, vision  # noqa: E402,F401  (register the loaders)
+from . import digits, domains, folder, oracle, pairs, reviews, text, text_pairs, toy, vision  # noqa: E402,F401  (register the loaders)
 
 
 def load(cfg: DataConfig, options=None) -> Source:

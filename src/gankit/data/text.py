@@ -46,8 +46,9 @@ class TextOptions:
     test_share: float = option(0.1, "share of the lines held out when there is no test_path", min=0, below=1)
 
 
-def read_lines(path: str, what: str = "data.path") -> list[str]:
-    """The non-empty lines of a UTF-8 text file; DataError for a missing, binary, non-UTF-8 or empty file."""
+def read_all_lines(path: str, what: str = "data.path") -> list[str]:
+    """Every line of a UTF-8 text file, stripped, blank ones kept; DataError for a missing, binary, non-UTF-8
+    or blank file."""
     try:
         raw = open(path, "rb").read()
     except OSError as e:
@@ -59,10 +60,14 @@ def read_lines(path: str, what: str = "data.path") -> list[str]:
     except UnicodeDecodeError as e:
         raise DataError(f"{what} {path}: not UTF-8 text (byte {e.start})") from None
     lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
+    if not any(lines):
         raise DataError(f"{what} {path}: no lines of text")
     return lines
+
+
+def read_lines(path: str, what: str = "data.path") -> list[str]:
+    """The non-empty lines of a UTF-8 text file; DataError for a missing, binary, non-UTF-8 or empty file."""
+    return [line for line in read_all_lines(path, what) if line]
 
 
 def tokenize(line: str, level: str) -> list[str]:
@@ -114,11 +119,14 @@ def lengths(x: torch.Tensor) -> torch.Tensor:
 
 
 class TextSource(TensorSource):
-    """Token sequences in memory: ``x`` the training split, ``test`` the held-out split (int64 (M, L))."""
+    """Token sequences in memory: ``x`` the training split, ``test`` the held-out split (int64 (M, L)); for
+    sentences of several styles (``text-pairs``), ``y`` and ``test_y`` their styles, named by ``classes``."""
 
-    def __init__(self, x: torch.Tensor, test: torch.Tensor, vocab: Sequence[str], level: str, name: str) -> None:
-        super().__init__(x, name=name, vocab=vocab, level=level)
+    def __init__(self, x: torch.Tensor, test: torch.Tensor, vocab: Sequence[str], level: str, name: str,
+                 y: torch.Tensor | None = None, classes: Sequence[str] = (), test_y: torch.Tensor | None = None) -> None:
+        super().__init__(x, y=y, classes=classes, name=name, vocab=vocab, level=level)
         self.test = test
+        self.test_y = test_y
 
 
 def text_source(train: list[list[str]], test: list[list[str]], opts: TextOptions, name: str) -> TextSource:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import Tensor
 
-KINDS = ("images", "points", "tokens", "translations")
+KINDS = ("images", "points", "tokens", "translations", "transfers")
 
 NEEDS = {
     "features": "the feature space's vectors of the samples and of the reference",
@@ -44,6 +44,7 @@ NEEDS = {
     "references": "reference sequences (held-out data), as token lists",
     "oracle": "the oracle language model that made the data (data.name=oracle)",
     "model": "the run's own language model, to score held-out data",
+    "transfer": "translate(sentences, direction) -> sentences in the other style, and a metrics.transfer.TransferJudge",
 }
 
 
@@ -313,3 +314,18 @@ def _nll_oracle(oracle, ids, specials: int, length: int) -> dict[str, float]:
 def _nll_test(nll) -> dict[str, float]:
     return {"nll_test": float(nll())}
 
+
+
+# ------------------------------------------------------------------- text style transfer metrics
+
+@metric("transfer", kinds="transfers",
+        keys=("transfer_acc", "transfer_acc/<direction>", "content_bleu", "content_bleu/<direction>",
+              "fluency_ppl", "fluency_ppl/<direction>", "g2", "g2/<direction>", "classifier_acc"),
+        lower=("fluency_ppl", "fluency_ppl/<direction>"), needs="transfer",
+        description="held-out sentences moved into the other style: style reached by an independent classifier, "
+                    "BLEU-4 against the input, perplexity under the target style's n-gram model, their G2")
+def _transfer(translate, judge, **options) -> dict[str, float]:
+    from .transfer import transfer_report
+
+    report = transfer_report(judge, translate, **options)
+    return {**report["model"], **report["classifier"]}

@@ -10,6 +10,7 @@ A recipe owns its networks and optimisers and lists its update phases; the one l
     "vector"       condition vectors (N, C) float       sample --condition FILE.npy, eval
     "image"        condition images (N, Cin, h, w)      translate (--degrade, --mask), eval
     "domains"      ``Translation``s (image, from, to)   translate --to / --direction, eval (held-out metrics)
+    "sentences"    ``Sentences`` (ids, target style)    translate INPUT.txt --direction, eval (held-out metrics)
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from ..runtime import rows
 
 RECIPES: Registry = Registry("recipe")
 
-CONDITIONINGS = ("none", "class", "vector", "image", "domains")
+CONDITIONINGS = ("none", "class", "vector", "image", "domains", "sentences")
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,12 @@ class Recipe:
         if len(self.domains) != 2:
             raise NotImplementedError
         return torch.full((len(x),), 1 - target, dtype=torch.int64)
+
+    # ----------------------------------------------------------------------------- "sentences" only
+
+    def grid_lines(self, x: Tensor, cond: Any) -> list[str]:
+        """"sentences": translations x (N, L) of the conditions ``cond`` as lines of text (sample files)."""
+        raise NotImplementedError
 
 
 @contextmanager

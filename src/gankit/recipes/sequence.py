@@ -122,13 +122,23 @@ class TokenRecipe(Recipe):
 
 
 @dataclass
-class SequenceGANOptions:
-    """The options every sequence GAN has: G's maximum-likelihood start and D, SeqGAN's CNN."""
+class SequenceDOptions:
+    """The options of a discriminator of token sequences, SeqGAN's CNN (``nets.sequence.sequence_cnn``)."""
 
-    pretrain: int = option(1000, "steps of maximum-likelihood pre-training of G", min=0)
     d_embed: int = option(64, "D's token embedding size", above=0)
     d_scale: float = option(0.25, "D's convolution counts as a share of SeqGAN's (100-200 per width)", above=0)
     d_dropout: float = option(0.25, "dropout before D's logit", min=0, below=1)
+
+
+def sequence_d(opts: SequenceDOptions, vocab_size: int, length: int, device: torch.device) -> torch.nn.Module:
+    return sequence_cnn(vocab_size, opts.d_embed, opts.d_scale, opts.d_dropout, length).to(device)
+
+
+@dataclass
+class SequenceGANOptions(SequenceDOptions):
+    """The options every sequence GAN has: G's maximum-likelihood start and D, SeqGAN's CNN."""
+
+    pretrain: int = option(1000, "steps of maximum-likelihood pre-training of G", min=0)
     temperature: float = option(1.0, "sampling temperature of gankit sample", above=0)
     clip: float = option(5.0, "clip G's gradient norm to this; 0 = no clipping", min=0)
     adv_lr: float = option(1e-2, "G's learning rate in the adversarial stage, an Adam of its own (optim.lr_g: "
@@ -148,7 +158,7 @@ class SequenceGAN(TokenRecipe):
         super().__init__(cfg, info, device)
         o = self.opts
         self.G = self.language_model(cfg, info)
-        self.D = sequence_cnn(len(info.vocab), o.d_embed, o.d_scale, o.d_dropout, self.length).to(device)
+        self.D = sequence_d(o, len(info.vocab), self.length, device)
         self.objective = OBJECTIVES.get(cfg.loss.name)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D"),

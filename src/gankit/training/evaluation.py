@@ -34,8 +34,50 @@ def evaluate_translation(recipe: Recipe, data_cfg, features: str | None = None, 
     return evaluate_translations(translator(recipe, seed, ema), list(recipe.domains), data_cfg, features, sets)
 
 
+def transfer_judge(source):
+    """What scores a text style transfer run (``metrics.transfer.TransferJudge``): the style classifier and the
+    language models fitted on a two-style ``TextSource``'s training sentences, its held-out ones the inputs."""
+    from ..metrics.text import as_words
+    from ..metrics.transfer import TransferJudge
+
+    info = source.info
+    train = [as_words(source.x[source.y == k], info.vocab, info.level) for k in (0, 1)]
+    test = [as_words(source.test[source.test_y == k], info.vocab, info.level) for k in (0, 1)]
+    return TransferJudge(train[0], train[1], test[0], test[1])
+
+
+def evaluate_transfer(recipe: Recipe, judge, ema: bool = True, baselines: bool = False) -> tuple[dict[str, float], list[str]]:
+    """The transfer metrics of a "sentences" recipe's greedy translations of the judge's held-out sentences,
+    both ways; with ``baselines``, the copy and retrieval baselines' too (keys ``copy_*``, ``retrieval_*``)."""
+    from ..data.text import encode
+    from ..metrics.text import as_words
+    from ..metrics.transfer import DIRECTIONS, transfer_report
+
+    info = recipe.info
+
+    def translate(inputs, direction: str):
+        ids = encode(inputs, info.vocab, max(map(len, inputs)), "held-out sentences")
+        target = torch.full((len(ids),), DIRECTIONS[direction][1], dtype=torch.int64)
+        return as_words(recipe.translate_ids(ids, target, ema), info.vocab, info.level)
+
+    report = transfer_report(judge, translate)
+    values = {**report["model"], **report["classifier"]}
+    if baselines:
+        for who in ("copy", "retrieval"):
+            values.update({f"{who}_{k}": v for k, v in report[who].items()})
+    notes = [f"{len(judge.test[0])} + {len(judge.test[1])} held-out sentences of {recipe.domains[0]} and "
+             f"{recipe.domains[1]}; style classifier: bag-of-n-grams logistic regression, "
+             f"{report['classifier']['classifier_acc']:.1f}% on them; fluency: trigram Kneser-Ney of the target style"]
+    return values, notes
+
+
 def check_eval_metrics(recipe: Recipe, cfg: Config, kind: str) -> None:
     """Refuse ``eval.metrics`` that do not fit the recipe and its data, before anything is written."""
+    if recipe.conditioning == "sentences":
+        if cfg.eval.metrics and list(cfg.eval.metrics) != ["transfer"]:
+            raise GankitError(f"eval.metrics: train.recipe={cfg.train.recipe} is scored by the transfer metrics; "
+                              f"leave eval.metrics empty (or transfer)")
+        return
     if kind == "tokens":
         raise GankitError("eval.every: periodic evaluation of token sequences has no metrics yet; set eval.every=0")
     if recipe.conditioning == "domains":
@@ -53,6 +95,8 @@ def eval_reference(recipe: Recipe, source, cfg: Config) -> Reference | tuple:
     d = cfg.data
     if recipe.conditioning == "domains":
         return translation_sets(d)
+    if recipe.conditioning == "sentences":
+        return transfer_judge(source)
     return reference_from_source(source, d.name, reference_ident(d), cfg.eval.n, d)
 
 
@@ -64,6 +108,8 @@ def evaluate_recipe(recipe: Recipe, source, cfg: Config, reference: Reference | 
     e = cfg.eval
     if recipe.conditioning == "domains":
         return evaluate_translation(recipe, cfg.data, e.features or None, seed=seed, sets=reference)
+    if recipe.conditioning == "sentences":
+        return evaluate_transfer(recipe, reference)
     labels = recipe.fixed_conditions(source, e.n, seed)
     x = torch.cat(draw_samples(recipe, e.n, seed, labels=labels))
     return evaluate(x, source.info.kind, reference, e.metrics, features=e.features or None)

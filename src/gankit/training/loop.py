@@ -107,9 +107,11 @@ class Trainer:
 
     def save_samples(self, path: Path) -> None:
         x = self.recipe.sample(self.grid_z, self.grid_cond)
-        if self.info.kind == "tokens":   # one sequence a line
+        if self.info.kind == "tokens":   # one sequence a line; a translation beside its input
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.with_suffix(".txt").write_text("".join(line + "\n" for line in decode_all(x.cpu(), self.info)))
+            lines = (self.recipe.grid_lines(x.cpu(), self.grid_cond) if self.recipe.conditioning == "sentences"
+                     else decode_all(x.cpu(), self.info))
+            path.with_suffix(".txt").write_text("".join(line + "\n" for line in lines))
         elif self.info.kind == "points":
             real = None
             if isinstance(self.source, data.ToySource):  # the true distribution, drawn beside the samples
