@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from gankit.cli import main
 from gankit.config import ModelConfig
 from gankit.data.text import EOS, PAD
-from gankit.nets.seq2seq import AttentionGRUOptions, build_attention_gru
+from gankit.nets.seq2seq import AttentionGRU, AttentionGRUOptions, Seq2Seq
 from gankit.recipes.textcycle import decode_tokens, noised, sequence_log_prob
 
 from test_text import sets
@@ -51,11 +51,13 @@ def test_noise_drops_and_moves_words_within_bounds():
 
 def small_g(vocab=11):
     torch.manual_seed(0)
-    return build_attention_gru(ModelConfig(g_width=12), vocab, EOS, PAD, AttentionGRUOptions(embed=6))
+    m, o = ModelConfig(g_width=12), AttentionGRUOptions(embed=6)
+    return Seq2Seq(AttentionGRU.encoder(m, vocab, PAD, o), AttentionGRU.decoder(m, vocab, EOS, PAD, o))
 
 
 def test_decoding_step_by_step_equals_teacher_forcing_and_relaxed_tokens_are_one_hots():
-    G = small_g().eval()
+    G = small_g()
+    G.encoder.eval(), G.decoder.eval()
     src = sentences([[3, 4, 5], [6, 7, 8, 9, 10], [4]], 7)
     memory = G.encode(src)
     y, _ = decode_tokens(G, memory, 7, "greedy")
@@ -73,12 +75,12 @@ def test_decoding_step_by_step_equals_teacher_forcing_and_relaxed_tokens_are_one
     assert torch.allclose(sequence_log_prob(G, src, y), total, atol=1e-5)
 
     torch.manual_seed(1)
-    G.train()
+    G.encoder.train(), G.decoder.train()
     ids, hot = decode_tokens(G, G.encode(src), 7, "relaxed", tau=0.5)
     assert torch.equal(hot.detach(), F.one_hot(ids, 11).float())       # forward: the hard draws themselves
     assert (ids[:, -1] == EOS).logical_or(ids[:, -1] == PAD).all()       # every sentence ends
     (hot * torch.randn_like(hot)).sum().backward()                        # backward: the relaxation's gradient
-    assert G.head.weight.grad is not None and G.head.weight.grad.abs().sum() > 0
+    assert G.decoder.head.weight.grad.abs().sum() > 0 and G.encoder.embed.weight.grad.abs().sum() > 0
 
 
 def test_textcycle_trains_resumes_exactly_across_its_stages_and_translates(tmp_path, capsys):

@@ -1,8 +1,10 @@
 """Unpaired text style transfer trained as CycleGAN is (Zhu et al. 2017), through the discrete step.
 
 Sentences of two styles A and B, unpaired (``data.name=text-pairs`` or ``reviews-sentiment``). Two
-sequence-to-sequence generators (``nets/seq2seq.py``) translate G_AB: A -> B and G_BA: B -> A; D_A and
-D_B, SeqGAN's CNN over token embeddings, tell real sentences of their style from translations into it.
+sequence-to-sequence generators (``nets/seq2seq.py``) translate G_AB: A -> B and G_BA: B -> A; they share
+their encoder E (as Shen et al. 2017's cross-aligned auto-encoder does), so it reads the words of both
+styles, and each has a decoder of its own — the nets ``E``, ``G_AB`` (B's decoder) and ``G_BA`` (A's). D_A
+and D_B, SeqGAN's CNN over token embeddings, tell real sentences of their style from translations into it.
 With a the A sentences of a batch and b the B ones,
 
     L_G = λ_adv · (L_adv(D_B(G_AB(a))) + L_adv(D_A(G_BA(b))))                    (textcycle.adv)
@@ -11,7 +13,9 @@ With a the A sentences of a batch and b the B ones,
 
 * the cycle term is back-translation (Sennrich et al. 2016; Lample et al. 2018): a's translation, a sentence
   of G_AB's tokens, is a source from which G_BA must give a back — the per-token NLL of a under G_BA
-  reading it. No gradient reaches G_AB through its discrete output here; it trains the way back.
+  reading it. With ``gumbel`` G_BA reads the translation's straight-through one-hots, so the term also
+  trains G_AB to keep what the way back needs, as CycleGAN's cycle does (and as the Style Transformer, Dai
+  et al. 2019, feeds its soft outputs back); with ``reinforce`` it trains the way back only.
 * the denoising term (Shen et al. 2017's and Dai et al. 2019's self-reconstruction, with Lample et al.'s
   noise) has each generator rebuild a sentence of its own output style from a copy with words dropped
   (``word_drop``) and moved by at most ``shuffle`` places: the generators learn to write the target style
@@ -43,7 +47,7 @@ from ..config import Config
 from ..data import DataInfo
 from ..data.text import EOS, PAD, decode
 from ..errors import ConfigError
-from ..nets.seq2seq import SEQ2SEQ_NETS, AttentionGRU, Memory
+from ..nets.seq2seq import SEQ2SEQ_NETS, Memory, Seq2Seq
 from ..objectives import OBJECTIVES
 from ..options import option
 from ..runtime import report, rows
@@ -52,7 +56,7 @@ from .gumbel import FLOOR, gumbel_noise
 from .sequence import SequenceDOptions, sequence_d
 
 ADVERSARIAL = ("gumbel", "reinforce")
-NAMES = {1: "G_AB", 0: "G_BA"}   # the generator that writes each target style
+NAMES = {1: "G_AB", 0: "G_BA"}   # the decoder that writes each target style
 
 
 @dataclass
@@ -96,21 +100,22 @@ def noised(x: Tensor, drop: float, shuffle: float) -> Tensor:
     return torch.where(pos == kept, torch.full_like(x, EOS), out)
 
 
-def translation_nll(G: AttentionGRU, src: Tensor, tgt: Tensor) -> Tensor:
-    """The mean per-token NLL of target sentences tgt (N, T) under G reading src (N, S): every token up to
-    and including the first <eos>."""
-    logits = G(G.encode(src), G.shifted(tgt))
+def translation_nll(G: Seq2Seq, src: Tensor, tgt: Tensor, hot: Tensor | None = None) -> Tensor:
+    """The mean per-token NLL of target sentences tgt (N, T) under G reading src (N, S) — given as one-hots
+    ``hot`` (N, S, V) too, to pass a gradient to what wrote them: every token up to and including the first
+    <eos>."""
+    logits = G(G.encode(src, hot), G.shifted(tgt))
     return F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=PAD)
 
 
-def sequence_log_prob(G: AttentionGRU, src: Tensor, y: Tensor) -> Tensor:
+def sequence_log_prob(G: Seq2Seq, src: Tensor, y: Tensor) -> Tensor:
     """log P(y | src) (N,) under G: the sum over y's tokens up to its first <eos>."""
     logits = G(G.encode(src), G.shifted(y)).float()
     nll = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=PAD, reduction="none")
     return -nll.sum(dim=1)
 
 
-def decode_tokens(G: AttentionGRU, memory: Memory, length: int, mode: str = "greedy",
+def decode_tokens(G: Seq2Seq, memory: Memory, length: int, mode: str = "greedy",
                   tau: float = 1.0) -> tuple[Tensor, Tensor | None]:
     """Sentences G writes from ``memory``, at most ``length`` tokens with the <eos> that ends each (the last
     position ends any still open), <pad> after it: (ids (N, L), one-hots (N, L, V) or None).
@@ -172,17 +177,18 @@ class TextCycle(Recipe):
         self.domains = list(info.classes)
         self.length = int(info.shape[0])
         vocab = len(info.vocab)
-        build = SEQ2SEQ_NETS.get(cfg.model.arch)
+        parts = SEQ2SEQ_NETS.get(cfg.model.arch)
         arch_opts = cfg.owned.get(cfg.model.arch)
-        self.G_AB = build(cfg.model, vocab, EOS, PAD, arch_opts).to(device)
-        self.G_BA = build(cfg.model, vocab, EOS, PAD, arch_opts).to(device)
+        self.E = parts.encoder(cfg.model, vocab, PAD, arch_opts).to(device)
+        decoders = [parts.decoder(cfg.model, vocab, EOS, PAD, arch_opts).to(device) for _ in range(2)]
+        self.G_AB, self.G_BA = Seq2Seq(self.E, decoders[0]), Seq2Seq(self.E, decoders[1])
         self.D_A = sequence_d(o, vocab, self.length, device)
         self.D_B = sequence_d(o, vocab, self.length, device)
         self.objective = OBJECTIVES.get(cfg.loss.name)
-        self.nets = {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B}
-        self.optimizers = {"G": self.adam([*self.G_AB.parameters(), *self.G_BA.parameters()], "G"),
+        self.nets = {"E": self.E, "G_AB": decoders[0], "G_BA": decoders[1], "D_A": self.D_A, "D_B": self.D_B}
+        self.optimizers = {"G": self.adam([*self.E.parameters(), *decoders[0].parameters(), *decoders[1].parameters()], "G"),
                            "D": self.adam([*self.D_A.parameters(), *self.D_B.parameters()], "D")}
-        self.ema_targets = ["G_AB", "G_BA"]
+        self.ema_targets = ["E", "G_AB", "G_BA"]
         self.phases = [Phase("DAE", self.dae_step, stop=o.pretrain),
                        Phase("D", self.d_step, repeat=cfg.train.d_steps, start=max(0, o.pretrain - o.d_pretrain)),
                        Phase("G", self.g_step, fresh_batch=False, start=o.pretrain)]
@@ -221,27 +227,29 @@ class TextCycle(Recipe):
             loss = loss + part
         self.update("D", loss)
 
-    def adversarial(self, G: AttentionGRU, D, src: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
-        """(G's adversarial loss for translating src into D's style, G's translations (N, L) without gradient)."""
+    def adversarial(self, G: Seq2Seq, D, src: Tensor, real: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """G's adversarial loss for translating src into D's style, and G's translations: ids (N, L) and, with
+        ``gumbel``, their straight-through one-hots (N, L, V) (None with ``reinforce``)."""
         memory = G.encode(src)
         if self.opts.adversarial == "gumbel":
             y, hot = decode_tokens(G, memory, self.length, "relaxed", self.opts.tau)
             with self.frozen(D):
                 loss = self.objective.g_loss(D(hot), D(real) if self.objective.relativistic else None)
-            return loss, y
+            return loss, y, hot
         with torch.no_grad():
             y, _ = decode_tokens(G, memory, self.length, "sample")
             reward = torch.sigmoid(D(y).float())
         report("reward", reward.mean())
-        return -((reward - reward.mean()) * sequence_log_prob(G, src, y)).mean(), y
+        return -((reward - reward.mean()) * sequence_log_prob(G, src, y)).mean(), y, None
 
     def g_step(self, batch: dict[str, Tensor]) -> None:
         o = self.opts
         a, b = self.styles(batch)
-        adv_ab, ab = self.adversarial(self.G_AB, self.D_B, a, b)
-        adv_ba, ba = self.adversarial(self.G_BA, self.D_A, b, a)
+        adv_ab, ab, ab_hot = self.adversarial(self.G_AB, self.D_B, a, b)
+        adv_ba, ba, ba_hot = self.adversarial(self.G_BA, self.D_A, b, a)
         adv = adv_ab + adv_ba
-        cycle = translation_nll(self.G_BA, ab.detach(), a) + translation_nll(self.G_AB, ba.detach(), b)
+        # with gumbel the way back reads the translations' straight-through one-hots: the cycle trains both ways
+        cycle = translation_nll(self.G_BA, ab, a, ab_hot) + translation_nll(self.G_AB, ba, b, ba_hot)
         dae = self.denoising(a, b)
         report("loss/G_adv", adv)
         report("loss/cycle", cycle)
@@ -263,7 +271,8 @@ class TextCycle(Recipe):
             rows_ = (target == style).nonzero().flatten()
             if not len(rows_):
                 continue
-            with sampling_generator(self, ema, NAMES[style]) as G:
+            with sampling_generator(self, ema, "E") as E, sampling_generator(self, ema, NAMES[style]) as dec:
+                G = Seq2Seq(E, dec)
                 for part in rows_.split(batch):
                     src = x[part].to(self.device)
                     y, _ = decode_tokens(G, G.encode(src), length, "greedy")
