@@ -94,10 +94,9 @@ def translate(run: Run | str | Path, images: Tensor | list[str], to: str | int |
     or by ``direction`` (default AtoB), one str each."""
     run = _run(run)
     if run.recipe.conditioning == "sentences":
-        from .text_transfer import check_sentence_run, translate_lines
+        from .text_transfer import translate_lines
         from .translation import target_domain
 
-        check_sentence_run(run)
         target = target_domain(list(run.recipe.domains), None if to is None else str(to), direction)
         return translate_lines(run, list(images), target, ema)
     return translate_tensor(run, images, to=to, source=source, seed=seed, ema=ema, direction=direction)

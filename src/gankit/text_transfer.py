@@ -14,32 +14,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
-from .data.text import decode_all, encode, read_all_lines, tokenize
+from .data.text import read_all_lines, tokenize
 from .errors import GankitError
 from .run import LoadedRun, open_run
-from .training.evaluation import evaluate_transfer, transfer_judge
+from .training.evaluation import evaluate_transfer, transfer_judge, translate_tokens
 from .translation import target_domain
 
 SHOWN = 10   # --show: the lines printed
 
 
-def encode_lines(lines: list[str], info) -> torch.Tensor:
-    """Lines of text as ids (N, longest + 1) in the run's vocabulary: tokens, <eos>, <pad>."""
-    tokens = [tokenize(line, info.level) for line in lines]
-    return encode(tokens, info.vocab, max(1, max(map(len, tokens))), "INPUT")
-
-
 def translate_lines(loaded: LoadedRun, lines: list[str], target: int, ema: bool = True) -> list[str]:
     """Each line translated into style ``target`` (blank lines stay blank)."""
+    level = loaded.info.level
     filled = [i for i, line in enumerate(lines) if line.strip()]
     out = [""] * len(lines)
     if filled:
-        ids = encode_lines([lines[i] for i in filled], loaded.info)
-        y = loaded.recipe.translate_ids(ids, torch.full((len(ids),), target, dtype=torch.int64), ema)
-        for i, text in zip(filled, decode_all(y, loaded.info)):
-            out[i] = text
+        written = translate_tokens(loaded.recipe, [tokenize(lines[i], level) for i in filled], target, ema)
+        for i, tokens in zip(filled, written):
+            out[i] = ("" if level == "char" else " ").join(tokens)
     return out
 
 

@@ -77,7 +77,7 @@ class Encoder(nn.Module):
 class AttentionDecoder(nn.Module):
     def __init__(self, vocab_size: int, embed: int, hidden: int, start: int, pad: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.vocab_size, self.start, self.pad = vocab_size, start, pad
+        self.vocab_size, self.start = vocab_size, start
         self.embed = nn.Embedding(vocab_size, embed)
         self.drop = nn.Dropout(dropout)
         self.rnn = nn.GRU(embed, hidden, batch_first=True)
@@ -131,10 +131,6 @@ class Seq2Seq:
 
     def step(self, memory: Memory, ids: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self.decoder.step(memory, ids, state)
-
-    def parameters(self):
-        yield from self.encoder.parameters()
-        yield from self.decoder.parameters()
 
 
 class AttentionGRU:

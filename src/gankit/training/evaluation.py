@@ -46,21 +46,24 @@ def transfer_judge(source):
     return TransferJudge(train[0], train[1], test[0], test[1])
 
 
+def translate_tokens(recipe: Recipe, sentences: list[list[str]], target: int, ema: bool = True) -> list[list[str]]:
+    """A "sentences" recipe's greedy translations of tokenised sentences (any length; tokens outside its
+    vocabulary read as <unk>) into style ``target``, as token lists."""
+    from ..data.text import encode
+    from ..metrics.text import as_words
+
+    info = recipe.info
+    ids = encode(sentences, info.vocab, max(1, max(map(len, sentences))), "sentences")
+    y = recipe.translate_ids(ids, torch.full((len(ids),), target, dtype=torch.int64), ema)
+    return as_words(y, info.vocab, info.level)
+
+
 def evaluate_transfer(recipe: Recipe, judge, ema: bool = True, baselines: bool = False) -> tuple[dict[str, float], list[str]]:
     """The transfer metrics of a "sentences" recipe's greedy translations of the judge's held-out sentences,
     both ways; with ``baselines``, the copy and retrieval baselines' too (keys ``copy_*``, ``retrieval_*``)."""
-    from ..data.text import encode
-    from ..metrics.text import as_words
     from ..metrics.transfer import DIRECTIONS, transfer_report
 
-    info = recipe.info
-
-    def translate(inputs, direction: str):
-        ids = encode(inputs, info.vocab, max(map(len, inputs)), "held-out sentences")
-        target = torch.full((len(ids),), DIRECTIONS[direction][1], dtype=torch.int64)
-        return as_words(recipe.translate_ids(ids, target, ema), info.vocab, info.level)
-
-    report = transfer_report(judge, translate)
+    report = transfer_report(judge, lambda inputs, direction: translate_tokens(recipe, inputs, DIRECTIONS[direction][1], ema))
     values = {**report["model"], **report["classifier"]}
     if baselines:
         for who in ("copy", "retrieval"):
