@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from gankit.cli import main
 from gankit.config import ModelConfig
-from gankit.data.text import EOS, PAD
+from gankit.data.text import EOS, PAD, restore_unknown
 from gankit.nets.seq2seq import AttentionGRU, AttentionGRUOptions, Seq2Seq
 from gankit.recipes.textcycle import decode_tokens, noised, sequence_log_prob
 
@@ -53,6 +53,44 @@ def small_g(vocab=11):
     torch.manual_seed(0)
     m, o = ModelConfig(g_width=12), AttentionGRUOptions(embed=6)
     return Seq2Seq(AttentionGRU.encoder(m, vocab, PAD, o), AttentionGRU.decoder(m, vocab, EOS, PAD, o))
+
+
+def test_the_copying_decoder_mixes_writing_with_the_attention_on_the_source_words():
+    G = small_g()
+    G.encoder.eval(), G.decoder.eval()
+    src = sentences([[3, 4, 3, 5], [6, 7]], 6)
+    memory = G.encode(src)
+    inputs = sentences([[3, 5], [7, 8]], 3)
+    dec = G.decoder
+    logp = G(memory, inputs)
+    assert torch.allclose(logp.exp().sum(dim=2), torch.ones(2, 3), atol=1e-5)   # a distribution at every step
+    assert torch.isinf(logp[..., PAD]).all()                                     # <pad> is never written
+
+    # by hand: the decoder states, the attention over the source, the switch and the two distributions
+    h, _ = dec.rnn(dec.embed(inputs), memory.initial)
+    scores = (h @ memory.keys.transpose(1, 2)).masked_fill(src[:, None, :] == PAD, float("-inf"))
+    att = torch.softmax(scores, dim=2)
+    both = torch.cat([h, att @ memory.states], dim=2)
+    write = torch.sigmoid(dec.switch(both))
+    written = torch.softmax(dec.head(torch.tanh(dec.combine(both))) + dec.never, dim=2)
+    copied = torch.zeros_like(written)
+    for n in range(2):
+        for s_, w in enumerate(src[n].tolist()):
+            copied[n, :, w] += att[n, :, s_]                 # a word twice in the source (3) gets both shares
+    assert torch.allclose(logp.exp(), write * written + (1 - write) * copied, atol=1e-6)
+    with torch.no_grad():                                    # a switch shut: only the source's words
+        dec.switch.bias.fill_(-60.0)
+    p = G(memory, inputs).exp()
+    assert torch.allclose(p[0, :, [1, 3, 4, 5]].sum(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(p[1, :, [1, 6, 7]].sum(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_unknown_words_are_given_back_in_order():
+    vocab = ["<pad>", "<eos>", "<unk>", "the", "film", "is"]
+    outputs = [["the", "<unk>", "film", "is", "<unk>", "<unk>"], ["<unk>", "is"]]
+    sources = [["the", "zany", "film", "is", "so", "bonkers"], ["film", "is"]]
+    assert restore_unknown(outputs, sources, vocab) == [["the", "zany", "film", "is", "so", "bonkers"],
+                                                        ["<unk>", "is"]]   # the second source has no such word
 
 
 def test_decoding_step_by_step_equals_teacher_forcing_and_relaxed_tokens_are_one_hots():

@@ -14,6 +14,7 @@ from gankit.data import load
 from gankit.data.text import decode_all
 from gankit.data.text_pairs import TextPairsOptions
 from gankit.metrics.transfer import NgramLM, StyleClassifier, TransferJudge, pair_bleu, retrieve, transfer_report
+from gankit.training.evaluation import transfer_judge
 
 SMOOTH = SmoothingFunction().method1
 
@@ -112,6 +113,17 @@ def test_text_pairs_reads_two_styles_with_one_vocabulary(tmp_path):
     assert held.x.shape[0] == 120 and held.test_y.tolist() == [0] * 20 + [1] * 20
     test = load(DataConfig(name="text-pairs", path=str(tmp_path / "d"), batch_size=16, split="test"), TextPairsOptions())
     assert torch.equal(test.x, source.test) and torch.equal(test.y, source.test_y)
+
+
+def test_the_judge_reads_the_words_as_written_not_the_vocabulary_ids(tmp_path):
+    """Words outside the vocabulary are <unk> to the model, but the judge scores against the text itself."""
+    folder = write_pairs(tmp_path / "d")
+    source = load(DataConfig(name="text-pairs", path=str(folder), batch_size=16), TextPairsOptions(vocab_size=4))
+    judge = transfer_judge(source)
+    lines = [line.split() for line in (folder / "testA.txt").read_text().splitlines()]
+    assert judge.test[0] == lines and "<unk>" not in {w for s in judge.test[0] for w in s}
+    assert "<unk>" in decode_all(source.test[:10], source.info)[0].split()   # what the model reads
+    assert judge.train[1] == [line.split() for line in (folder / "trainB.txt").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("layout, message", [

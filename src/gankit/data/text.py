@@ -94,6 +94,19 @@ def encode(sequences: Sequence[Sequence[str]], vocab: Sequence[str], max_len: in
     return out
 
 
+def restore_unknown(outputs: Sequence[Sequence[str]], sources: Sequence[Sequence[str]],
+                    vocab: Sequence[str]) -> list[list[str]]:
+    """Outputs of a model that read ``sources`` with <unk> for each word outside ``vocab``: each <unk> of an
+    output replaced by its source's next such word, in order (after Luong et al. 2015's rare-word
+    replacement); an <unk> beyond them stays."""
+    known = set(vocab)
+    out = []
+    for tokens, source in zip(outputs, sources):
+        rare = iter([w for w in source if w not in known])
+        out.append([next(rare, t) if t == SPECIALS[UNK] else t for t in tokens])
+    return out
+
+
 def decode(ids: torch.Tensor, vocab: Sequence[str], level: str) -> str:
     """One sequence of ids back to text, up to its first <eos> (pads dropped)."""
     tokens = []
@@ -120,13 +133,16 @@ def lengths(x: torch.Tensor) -> torch.Tensor:
 
 class TextSource(TensorSource):
     """Token sequences in memory: ``x`` the training split, ``test`` the held-out split (int64 (M, L)); for
-    sentences of several styles (``text-pairs``), ``y`` and ``test_y`` their styles, named by ``classes``."""
+    sentences of several styles (``text-pairs``), ``y`` and ``test_y`` their styles, named by ``classes``, and
+    ``words`` the token lists of both splits as read (words outside the vocabulary kept), row for row."""
 
     def __init__(self, x: torch.Tensor, test: torch.Tensor, vocab: Sequence[str], level: str, name: str,
-                 y: torch.Tensor | None = None, classes: Sequence[str] = (), test_y: torch.Tensor | None = None) -> None:
+                 y: torch.Tensor | None = None, classes: Sequence[str] = (), test_y: torch.Tensor | None = None,
+                 words: tuple[list[list[str]], list[list[str]]] | None = None) -> None:
         super().__init__(x, y=y, classes=classes, name=name, vocab=vocab, level=level)
         self.test = test
         self.test_y = test_y
+        self.words = words
 
 
 def text_source(train: list[list[str]], test: list[list[str]], opts: TextOptions, name: str) -> TextSource:

@@ -68,9 +68,10 @@ def styled_source(train: tuple[Sentences, Sentences], test: tuple[Sentences, Sen
 
     x, y = both(train, "training sentences")
     held, held_y = both(test, "held-out sentences")
+    words = [s for part in train for s in part], [s for part in test for s in part]
     if split == "test":
-        x, y = held, held_y
-    return TextSource(x, held, vocab, opts.level, name, y=y, classes=classes, test_y=held_y)
+        x, y, words = held, held_y, (words[1], words[1])
+    return TextSource(x, held, vocab, opts.level, name, y=y, classes=classes, test_y=held_y, words=words)
 
 
 def check_sizes(train: tuple[Sentences, Sentences], test: tuple[Sentences, Sentences], cfg: DataConfig,

@@ -15,6 +15,14 @@ step: a_t = softmax_s(h_t · W m_s) over the source positions s, o_t = tanh(W_c 
 logits a linear map of o_t. The decoder's input at position t is the token at t − 1 (``start``, the data's
 ``<eos>``, at t = 0), and the logit of ``pad`` is −∞, as in the language models of ``nets/sequence.py``.
 Nothing depends on the position, so a sentence longer than the training ones can be translated.
+
+With ``copy`` (the default) the decoder is a pointer-generator (See et al. 2017): its distribution over
+the next token mixes what it writes with what it copies, P(w) = g_t · softmax(logits)_w + (1 − g_t) ·
+Σ_{s: src_s = w} a_ts, the switch g_t = σ(w_g · [h_t; context_t]) — a word of the source is copied by
+attending to it, however rare it was in training, so a few thousand sentences suffice to learn to keep
+content. Its outputs are then log P (the logits of that distribution). The copy reads the source's ids: a
+source given as straight-through one-hots passes its gradient through the encoder's embedding only (through
+the copy, −log P of a word the source lacks has a gradient of 1/P, which blows the writer up).
 """
 from __future__ import annotations
 
@@ -37,6 +45,8 @@ SEQ2SEQ_NETS: Registry = Registry("sequence-to-sequence architecture")
 class AttentionGRUOptions:
     embed: int = option(128, "token embedding size (of the encoder and of each decoder)", above=0)
     dropout: float = option(0.0, "dropout on the embeddings and the decoder's outputs, in training", min=0, below=1)
+    copy: bool = option(True, "a pointer-generator decoder: each next token is written or copied from the source "
+                              "by attention (See et al. 2017)")
 
 
 class Memory(NamedTuple):
@@ -46,6 +56,7 @@ class Memory(NamedTuple):
     keys: Tensor      # (N, S, H) W · states, what the decoder's attention compares with (empty before keying)
     valid: Tensor     # (N, S) bool, False at padding
     initial: Tensor   # (1, N, H) the decoder's initial state
+    src: Tensor       # (N, S) the source ids, what the copy reads
 
 
 class Encoder(nn.Module):
@@ -71,11 +82,12 @@ class Encoder(nn.Module):
         out, _ = self.rnn(packed)
         states, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
         mean = (states * valid[:, :, None]).sum(dim=1) / lengths[:, None]
-        return Memory(states, states[:, :0], valid, torch.tanh(self.bridge(mean))[None])
+        return Memory(states, states[:, :0], valid, torch.tanh(self.bridge(mean))[None], src)
 
 
 class AttentionDecoder(nn.Module):
-    def __init__(self, vocab_size: int, embed: int, hidden: int, start: int, pad: int, dropout: float = 0.0) -> None:
+    def __init__(self, vocab_size: int, embed: int, hidden: int, start: int, pad: int, dropout: float = 0.0,
+                 copy: bool = True) -> None:
         super().__init__()
         self.vocab_size, self.start = vocab_size, start
         self.embed = nn.Embedding(vocab_size, embed)
@@ -84,6 +96,7 @@ class AttentionDecoder(nn.Module):
         self.attention = nn.Linear(hidden, hidden, bias=False)
         self.combine = nn.Linear(2 * hidden, hidden)
         self.head = nn.Linear(hidden, vocab_size)
+        self.switch = nn.Linear(2 * hidden, 1) if copy else None
         never = torch.zeros(vocab_size)
         never[pad] = float("-inf")
         self.register_buffer("never", never, persistent=False)
@@ -93,12 +106,21 @@ class AttentionDecoder(nn.Module):
         return memory._replace(keys=self.attention(memory.states))
 
     def _output(self, memory: Memory, h: Tensor) -> Tensor:
-        """Logits (N, T, V) for decoder states h (N, T, H)."""
+        """Logits (N, T, V) for decoder states h (N, T, H): with ``copy``, log P of the mixture above."""
         scores = h @ memory.keys.transpose(1, 2)                               # (N, T, S)
         scores = scores.masked_fill(~memory.valid[:, None, :], float("-inf"))
-        context = torch.softmax(scores, dim=2) @ memory.states                 # (N, T, H)
-        o = self.drop(torch.tanh(self.combine(torch.cat([h, context], dim=2))))
-        return nn.functional.linear(o, self.head.weight, self.head.bias + self.never)
+        attention = torch.softmax(scores, dim=2)
+        context = attention @ memory.states                                    # (N, T, H)
+        both = torch.cat([h, context], dim=2)
+        o = self.drop(torch.tanh(self.combine(both)))
+        logits = nn.functional.linear(o, self.head.weight, self.head.bias + self.never)
+        if self.switch is None:
+            return logits
+        write = torch.sigmoid(self.switch(both).float())                       # (N, T, 1)
+        index = memory.src[:, None, :].expand(-1, h.shape[1], -1)
+        copied = torch.zeros(*h.shape[:2], self.vocab_size, device=h.device).scatter_add_(2, index, attention.float())
+        p = write * torch.softmax(logits.float(), dim=2) + (1 - write) * copied
+        return torch.log(p.clamp(min=1e-30)) + self.never                      # <pad>, never in a source: -inf
 
     def forward(self, memory: Memory, inputs: Tensor) -> Tensor:
         """Teacher forcing: next-token logits (N, T, V) after decoder input ids (N, T)."""
@@ -142,7 +164,7 @@ class AttentionGRU:
 
     @staticmethod
     def decoder(m: ModelConfig, vocab_size: int, start: int, pad: int, options: AttentionGRUOptions) -> AttentionDecoder:
-        return AttentionDecoder(vocab_size, options.embed, m.g_width, start, pad, options.dropout)
+        return AttentionDecoder(vocab_size, options.embed, m.g_width, start, pad, options.dropout, options.copy)
 
 
 SEQ2SEQ_NETS.register("gru-attention", options=AttentionGRUOptions)(AttentionGRU)

@@ -18,8 +18,10 @@ With a the A sentences of a batch and b the B ones,
   et al. 2019, feeds its soft outputs back); with ``reinforce`` it trains the way back only.
 * the denoising term (Shen et al. 2017's and Dai et al. 2019's self-reconstruction, with Lample et al.'s
   noise) has each generator rebuild a sentence of its own output style from a copy with words dropped
-  (``word_drop``) and moved by at most ``shuffle`` places: the generators learn to write the target style
-  and to keep what they read.
+  (``word_drop``) and, optionally, moved by at most ``shuffle`` places: the generators learn to write the
+  target style and to keep what they read. With the copying decoders of ``gru-attention`` the words stay in
+  place by default: on the movie reviews, after 240–300 s of denoising alone, held-out sentences rebuilt in
+  their own style scored BLEU 29 from copies shuffled by 3 places, about 80 from unshuffled ones.
 * the adversarial term needs D's judgement of G's tokens to reach G's weights through the argmax. Two ways
   (``textcycle.adversarial``): ``gumbel`` — straight-through Gumbel-softmax (Jang et al. 2017): the tokens
   fed to D (and back to the decoder) are the hard draws argmax(o + g), the gradient is that of their
@@ -72,7 +74,9 @@ class TextCycleOptions(SequenceDOptions):
     dae: float = option(1.0, "weight of the denoising term: each generator rebuilds sentences of its output style "
                              "from noised copies", min=0)
     word_drop: float = option(0.1, "denoising: the chance each word of the copy is dropped", min=0, below=1)
-    shuffle: float = option(3.0, "denoising: each word of the copy moves by at most this many places", min=0)
+    shuffle: float = option(0.0, "denoising: each word of the copy moves by at most this many places (copying "
+                                 "decoders read the order from the source: shuffled copies teach them to reorder)",
+                            min=0)
     clip: float = option(5.0, "clip the generators' gradient norm to this; 0 = no clipping", min=0)
 
 

@@ -36,26 +36,33 @@ def evaluate_translation(recipe: Recipe, data_cfg, features: str | None = None, 
 
 def transfer_judge(source):
     """What scores a text style transfer run (``metrics.transfer.TransferJudge``): the style classifier and the
-    language models fitted on a two-style ``TextSource``'s training sentences, its held-out ones the inputs."""
+    language models fitted on a two-style ``TextSource``'s training sentences, its held-out ones the inputs —
+    as read, words outside the vocabulary included (the ids' words when the source has no others)."""
     from ..metrics.text import as_words
     from ..metrics.transfer import TransferJudge
 
     info = source.info
-    train = [as_words(source.x[source.y == k], info.vocab, info.level) for k in (0, 1)]
-    test = [as_words(source.test[source.test_y == k], info.vocab, info.level) for k in (0, 1)]
+    if source.words is not None:
+        def split(words, y):
+            return [[s for s, k in zip(words, y.tolist()) if k == style] for style in (0, 1)]
+        train, test = split(source.words[0], source.y), split(source.words[1], source.test_y)
+    else:
+        train = [as_words(source.x[source.y == k], info.vocab, info.level) for k in (0, 1)]
+        test = [as_words(source.test[source.test_y == k], info.vocab, info.level) for k in (0, 1)]
     return TransferJudge(train[0], train[1], test[0], test[1])
 
 
 def translate_tokens(recipe: Recipe, sentences: list[list[str]], target: int, ema: bool = True) -> list[list[str]]:
     """A "sentences" recipe's greedy translations of tokenised sentences (any length; tokens outside its
-    vocabulary read as <unk>) into style ``target``, as token lists."""
-    from ..data.text import encode
+    vocabulary read as <unk>, and each <unk> written is given back the source's next such word) into style
+    ``target``, as token lists."""
+    from ..data.text import encode, restore_unknown
     from ..metrics.text import as_words
 
     info = recipe.info
     ids = encode(sentences, info.vocab, max(1, max(map(len, sentences))), "sentences")
     y = recipe.translate_ids(ids, torch.full((len(ids),), target, dtype=torch.int64), ema)
-    return as_words(y, info.vocab, info.level)
+    return restore_unknown(as_words(y, info.vocab, info.level), sentences, info.vocab)
 
 
 def evaluate_transfer(recipe: Recipe, judge, ema: bool = True, baselines: bool = False) -> tuple[dict[str, float], list[str]]:
