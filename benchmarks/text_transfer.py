@@ -7,7 +7,8 @@ its final checkpoint — what ``gankit translate`` uses — is scored as ``ganki
 accuracy by the independent style classifier, self-BLEU against the input, perplexity under the target
 style's n-gram model, G2, both ways, beside copying the input and retrieving a training sentence of the
 target style. Prints a Markdown table (per seed, then mean ± standard deviation) and ten example transfers
-each way of the first seed's run; writes ``results.json`` and ``examples.md`` under ``--out``.
+each way of the first seed's run; writes ``results.json`` and ``examples.md`` under ``--out``. A seed whose
+run is already there is scored again, not retrained (its wall time then reads nan).
 """
 from __future__ import annotations
 
