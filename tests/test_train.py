@@ -124,9 +124,11 @@ def test_ema_tracks_the_generator(tmp_path):
     assert all(d < 1.0 for d in diffs)
 
 
-def test_ctrl_c_checkpoints_a_whole_step_and_resume_stays_exact(tmp_path):
-    """SIGINT to a real training process: it stops at a step boundary, saves, exits 130; resuming to
-    step S + 20 gives the same weights as an uninterrupted run of S + 20 steps."""
+@pytest.mark.parametrize("sig, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_checkpoints_a_whole_step_and_resume_stays_exact(tmp_path, sig, status):
+    """SIGINT (Ctrl-C) or SIGTERM (a scheduler) to a real training process: it stops at a step boundary,
+    saves, exits 128 + the signal; resuming to step S + 20 gives the same weights as an uninterrupted run of
+    S + 20 steps."""
     import signal
     import subprocess
     import sys
@@ -141,12 +143,12 @@ def test_ctrl_c_checkpoints_a_whole_step_and_resume_stays_exact(tmp_path):
     while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text():
         assert time.time() < deadline and p.poll() is None
         time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(getattr(signal, sig))
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err
+    assert p.returncode == status, err
     ckpt = checkpoint.latest(run / "checkpoints")
     stopped = json.loads((ckpt / "state.json").read_text())["step"]
-    assert stopped >= 50 and f"interrupted at step {stopped}" in err
+    assert stopped >= 50 and f"{sig}: interrupted at step {stopped}" in err
     main(["train", "--out", str(run), "--resume", "--set", f"train.steps={stopped + 20}"])
     straight = tmp_path / "s"
     train(straight, f"train.steps={stopped + 20}", "train.ckpt_every=1000000", "optim.decay=none", preset="ring8")

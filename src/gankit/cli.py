@@ -261,9 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"gankit: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:   # 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM (training.loop.Interrupted)
         print("gankit: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(e, "signum", 2)
 
 
 if __name__ == "__main__":

@@ -208,10 +208,10 @@ class Trainer:
         with Collector(sinks, reduce=distributed.mean_over_ranks) as stats, _StopAtStepBoundary() as interrupt:
             while self.step < t.steps:
                 self.train_step()
-                if distributed.any_rank(interrupt.requested):  # Ctrl-C: finish the step, keep it, let `--resume` continue
+                if distributed.any_rank(interrupt.requested):  # Ctrl-C, SIGTERM: finish the step, keep it, let `--resume` continue
                     if main:
-                        log(f"interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
-                    raise KeyboardInterrupt
+                        log(f"{interrupt.name}: interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
+                    raise Interrupted(interrupt.signum)
                 s = self.step
                 timed_out = t.max_seconds > 0 and time.perf_counter() - start >= t.max_seconds
                 if t.max_seconds > 0:   # every rank stops at the same step
@@ -251,25 +251,41 @@ class Trainer:
         return last_ckpt
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal; the command exits with 128 + ``signum`` (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
 class _StopAtStepBoundary:
-    """While active, the first Ctrl-C only sets ``requested`` (the loop then checkpoints the finished
-    step and stops); a second Ctrl-C interrupts at once. Only in the main thread."""
+    """While active, the first SIGINT (Ctrl-C) or SIGTERM (what schedulers send) only sets ``requested`` (the
+    loop then checkpoints the finished step and stops); a second one interrupts at once — checkpoints are
+    written atomically, so that leaves the newest complete one. Only in the main thread."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self) -> "_StopAtStepBoundary":
         self.requested = False
-        self._previous = None
+        self.signum = signal.SIGINT
+        self._previous = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            raise Interrupted(signum)
+        self.requested, self.signum = True, signum
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
 
 
 class _progress:
