@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as e:   # 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM (training.loop.Interrupted)
         print("gankit: interrupted", file=sys.stderr)
-        return 128 + getattr(e, "signum", 2)
+        return 128 + getattr(e, "signum", signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -37,18 +37,13 @@ def evaluate_translation(recipe: Recipe, data_cfg, features: str | None = None, 
 def transfer_judge(source):
     """What scores a text style transfer run (``metrics.transfer.TransferJudge``): the style classifier and the
     language models fitted on a two-style ``TextSource``'s training sentences, its held-out ones the inputs —
-    as read, words outside the vocabulary included (the ids' words when the source has no others)."""
-    from ..metrics.text import as_words
+    as read (``source.words``), words outside the vocabulary included."""
     from ..metrics.transfer import TransferJudge
 
-    info = source.info
-    if source.words is not None:
-        def split(words, y):
-            return [[s for s, k in zip(words, y.tolist()) if k == style] for style in (0, 1)]
-        train, test = split(source.words[0], source.y), split(source.words[1], source.test_y)
-    else:
-        train = [as_words(source.x[source.y == k], info.vocab, info.level) for k in (0, 1)]
-        test = [as_words(source.test[source.test_y == k], info.vocab, info.level) for k in (0, 1)]
+    def by_style(words, y):
+        return [[s for s, k in zip(words, y.tolist()) if k == style] for style in (0, 1)]
+
+    train, test = by_style(source.words[0], source.y), by_style(source.words[1], source.test_y)
     return TransferJudge(train[0], train[1], test[0], test[1])
 
 
