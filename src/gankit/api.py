@@ -43,11 +43,11 @@ def describe_config(cfg: Config) -> str:
 def train(cfg: Config, out: str | Path, resume: bool = False) -> Run:
     """Train ``cfg`` into run directory ``out`` with the loop the CLI uses (``resume``: continue it from its
     last checkpoint, exactly); returns the run reopened from its newest checkpoint."""
-    from .training import distributed
+    from .training import checkpoint, distributed
     from .training.loop import Trainer
 
     out = Path(out)
-    if not resume and (out / "checkpoints").exists():
+    if not resume and checkpoint.has_any(out / "checkpoints"):
         raise GankitError(f"{out}: already holds a run; pass resume=True to continue it or choose another directory")
     try:
         Trainer(cfg).run(out, resume=resume)

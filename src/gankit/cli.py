@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
 
 from .errors import GankitError
+
+# OpenMP threads that wait for work sleep instead of spinning: a run sharing the cores with another busy
+# process then keeps its share instead of the two teams burning each other's time (benchmarks/shared_cores.py).
+# Read when PyTorch starts OpenMP, so set before torch is imported; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,14 +129,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GankitError("--resume needs --out RUN_DIR (the run to continue)")
         out = Path(args.out)
         saved_path = out / "config.toml"
-        if not saved_path.exists():
+        if saved_path.exists():
+            saved = from_toml(saved_path.read_text(), str(saved_path))
+        elif args.preset or args.config:   # killed before it wrote anything: Trainer.run starts it from step 0
+            saved = None
+        else:
             raise GankitError(f"--resume: '{saved_path}' not found; is '{out}' a gankit run directory?")
-        saved = from_toml(saved_path.read_text(), str(saved_path))
         if args.preset or args.config:
             cfg = resolve(args.preset, args.config, args.set, args.seed)
         else:
             cfg = override(saved, args.set, args.seed)
-        bad = C.incompatible_keys(saved, cfg)
+        bad = C.incompatible_keys(saved, cfg) if saved is not None else []
         if bad:
             raise GankitError(f"--resume: the config differs from the run's in {', '.join(bad)}; only "
                               f"{', '.join(sorted(C.RESUMABLE_CHANGES))} may change on resume")
@@ -138,7 +147,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = resolve(args.preset, args.config, args.set, args.seed)
         out = Path(args.out) if args.out else _default_out(args.preset or
                                                            (Path(args.config).stem if args.config else C.DEFAULT_PRESET))
-        if (out / "checkpoints").exists():
+        from .training import checkpoint
+
+        if checkpoint.has_any(out / "checkpoints"):
             raise GankitError(f"--out {out}: already holds a run; add --resume to continue it or choose another --out")
     if args.dry_run:
         print(describe(cfg), end="")

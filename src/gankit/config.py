@@ -96,6 +96,13 @@ class TrainConfig:
     progress: bool = option(True, "show a progress bar on a terminal")
     fast: bool = option(False, "bf16 autocast where it pays, channels-last images, fused Adam (training/fast.py)")
     sync_bn: bool = option(False, "several processes (torchrun): BatchNorm uses the global batch's statistics")
+    threads: int = option(0, "CPU threads of PyTorch's intra-op pool; 0 = PyTorch's default (one per core)", min=0)
+    on_nan: str = option("stop", "a NaN/Inf loss or gradient: stop (exit 2, the last checkpoint untouched) or "
+                                 "rollback (reload the last checkpoint, lower the learning rates, go on)",
+                         choices=("stop", "rollback"))
+    nan_lr_factor: float = option(0.5, "on_nan=rollback: multiply every learning rate by this at each rollback",
+                                  above=0, below=1)
+    nan_rollbacks: int = option(3, "on_nan=rollback: stop after this many rollbacks in one run", above=0)
 
     def check(self, table: str) -> None:
         if self.device not in ("auto", "cpu", "mps") and not self.device.startswith("cuda"):
@@ -327,8 +334,8 @@ def to_toml(cfg: Config) -> str:
 # Keys that may change when a run is resumed (they bound or observe the run, not what it computes).
 RESUMABLE_CHANGES = {"eval.every", "eval.n", "eval.metrics", "eval.features", "train.steps", "train.max_seconds",
                      "train.progress", "train.device", "train.sample_every", "train.ckpt_every", "train.log_every",
-                     "train.keep", "data.workers", "data.path", "data.download", "sample.method",
-                     "sample.drs_percentile", "sample.drs_gamma"}
+                     "train.keep", "train.threads", "train.on_nan", "train.nan_lr_factor", "train.nan_rollbacks", "data.workers",
+                     "data.path", "data.download", "sample.method", "sample.drs_percentile", "sample.drs_gamma"}
 
 
 def incompatible_keys(saved: Config, new: Config) -> list[str]:

@@ -11,3 +11,7 @@ class ConfigError(GankitError):
 
 class DataError(GankitError):
     """A missing, empty, unreadable or corrupt data source."""
+
+
+class NonFiniteError(GankitError):
+    """A loss, a gradient or a network's weights became NaN or Inf during training."""

@@ -40,9 +40,13 @@ def class_index(loaded: LoadedRun, name: str) -> int:
 
 def run_checkpoint(spec: str | Path) -> Path | None:
     """The checkpoint a run directory stands for — its newest complete one — or ``spec`` itself when it is
-    a checkpoint directory (``RUN/checkpoints/step_0005000``); None when it is neither."""
+    a checkpoint directory (``RUN/checkpoints/step_0005000``); None when it is neither. A damaged newest
+    checkpoint is skipped with a warning; a damaged one given by name, or none usable, is a GankitError."""
     spec = Path(spec)
     if (spec / "state.json").exists() and (spec / "config.toml").exists():
+        why = checkpoint.problem(spec)
+        if why is not None:
+            raise GankitError(f"checkpoint '{spec}' is unusable: {why}")
         return spec
     return checkpoint.latest(spec / "checkpoints") if (spec / "checkpoints").is_dir() else None
 

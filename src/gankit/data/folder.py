@@ -26,7 +26,13 @@ MEMORY_LIMIT = 2 * 1024 ** 3   # decoded bytes above which a folder is streamed 
 def list_images(root: str) -> list[tuple[str, ...]]:
     """Relative paths (as tuples of parts) of the images under ``root``, recursive, sorted; hidden entries skipped."""
     found: list[tuple[str, ...]] = []
+    seen: set[str] = set()   # real paths walked: a symbolic link back up the tree is not followed twice
     for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         rel = os.path.relpath(folder, root)
         parts = () if rel == "." else tuple(rel.split(os.sep))

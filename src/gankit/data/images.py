@@ -1,6 +1,7 @@
 """Image helpers shared by the loaders: resize + centre crop, channel conversion, PIL decoding."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -99,15 +100,20 @@ def _resize_crop_pil(img: Image.Image, size: int) -> Image.Image:
 def _reason(e: BaseException) -> str:
     if isinstance(e, UnidentifiedImageError):
         return "not an image PIL can decode (corrupt, or the wrong extension)"
+    if isinstance(e, (Image.DecompressionBombWarning, Image.DecompressionBombError)):
+        return f"more than {Image.MAX_IMAGE_PIXELS:,} pixels, refused as a possible decompression bomb"
     text = " ".join(str(e).split())
     return text or type(e).__name__
 
 
 def probe(path: str) -> tuple[str, tuple[int, int]]:
-    """(PIL mode, (width, height)) from the file header; DataError naming the file if unreadable."""
+    """(PIL mode, (width, height)) from the file header; DataError naming the file if unreadable, or if it
+    declares more pixels than PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``)."""
     try:
-        with Image.open(path) as img:
-            return img.mode, img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.mode, img.size
     except Exception as e:  # PIL plugins raise many types on corrupt headers
         raise DataError(f"cannot read image '{path}': {_reason(e)}") from None
 
@@ -116,10 +122,12 @@ def read_image(path: str, size: int, channels: int) -> np.ndarray:
     """Decode ``path`` to uint8 (channels, size, size): shorter side to ``size`` (bicubic), centre crop;
     ``size`` = 0: (channels, H, W) at the native size."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            img = _resize_crop_pil(_to_mode(img, channels), size)
-            a = np.array(img, dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                img = _resize_crop_pil(_to_mode(img, channels), size)
+                a = np.array(img, dtype=np.uint8)
     except Exception as e:
         raise DataError(f"cannot read image '{path}': {_reason(e)}") from None
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import signal
 import sys
 import threading
 import time
 from dataclasses import asdict
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +24,7 @@ import torch
 from .. import config as config_mod
 from .. import data
 from ..config import Config
-from ..errors import GankitError
+from ..errors import GankitError, NonFiniteError
 from ..data.text import decode_all
 from ..images import default_scale, save_grid, save_points_plot
 from ..metrics.registry import lower_is_better
@@ -31,6 +33,7 @@ from . import checkpoint, distributed, fast
 from .device import pick_device, seed_all
 from .ema import attach_emas
 from .evaluation import check_eval_metrics, eval_reference, evaluate_recipe
+from .guard import FiniteGuard
 from .schedule import lr_factor, set_lr_
 from .stats import Collector, JsonlSink, TensorBoardSink
 
@@ -43,6 +46,8 @@ class Trainer:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
         self.device = distributed.local_device(pick_device(cfg.train.device))
         self.world = distributed.init(self.device)   # one process unless torchrun started several
         data.check_shardable(cfg.data.batch_size, self.world.size)   # before loading any data
@@ -72,6 +77,7 @@ class Trainer:
         self.step = 0
         self.data_seconds = 0.0          # wall time spent waiting for batches (logged as time/data_share)
         self.best: float | None = None   # best value of cfg.eval.best so far
+        self.lr_scale = 1.0              # the learning rates' share of the configured ones after NaN rollbacks
         self._eval_ref = None            # the evaluation's Reference (translation recipes: its data sets), built at the first evaluation
         gen = torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET)
         self.grid_z = self.recipe.latents(cfg.train.grid, generator=gen)
@@ -149,14 +155,16 @@ class Trainer:
         return last_ckpt
 
     def save_checkpoint(self, run: Path) -> Path:
-        extra = {"data": self.batches.state_dict(), "data_info": asdict(self.info), "best": self.best}
+        extra = {"data": self.batches.state_dict(), "data_info": asdict(self.info), "best": self.best,
+                 "lr_scale": self.lr_scale}
         return checkpoint.save(run / "checkpoints", self.step, self.recipe.nets, self.recipe.optimizers,
                                config_mod.to_toml(self.cfg), extra, keep=self.cfg.train.keep)
 
-    def restore(self, run: Path) -> Path:
+    def restore(self, run: Path) -> Path | None:
+        """Load the run's newest whole checkpoint; None when it has none yet (killed before its first)."""
         ckpt = checkpoint.latest(run / "checkpoints")
         if ckpt is None:
-            raise GankitError(f"--resume: no checkpoint under '{run / 'checkpoints'}'")
+            return None
         saved_vocab = checkpoint.read_meta(ckpt)["data_info"].get("vocab", [])
         if saved_vocab != self.info.vocab:
             raise GankitError(f"--resume: the vocabulary built from the data ({len(self.info.vocab)} tokens) differs from "
@@ -165,7 +173,64 @@ class Trainer:
         self.step = meta["step"]
         self.batches.load_state_dict(meta["data"])
         self.best = meta.get("best")
+        self.lr_scale = meta.get("lr_scale", 1.0)
         return ckpt
+
+    def describe(self) -> str:
+        """The run's first log line: the data loaded, the recipe, the device and its threads."""
+        i = self.info
+        count = f"{i.size:,}" if i.size else "endless"
+        if i.kind == "images":
+            what = f"{count} images of {'x'.join(map(str, i.shape))}"
+        elif i.kind == "points":
+            what = f"{count} points in {i.shape[0]} dimensions"
+        else:
+            what = f"{count} sequences of up to {i.shape[0]} tokens, vocabulary {len(i.vocab):,}"
+        what += f", {len(i.classes)} classes" if i.classes else ""
+        device = str(self.device)
+        if self.device.type == "cpu":
+            policy = os.environ.get("OMP_WAIT_POLICY", "unset")   # the command sets PASSIVE before importing torch
+            n = torch.get_num_threads()
+            device += f", {n} thread{'s' if n > 1 else ''} (OMP_WAIT_POLICY={policy})"
+        processes = f", {self.world.size} processes" if self.world.size > 1 else ""
+        return (f"gankit {_version()}: {self.cfg.train.recipe} on {i.name} ({what}); "
+                f"{device}{processes}; torch {torch.__version__}")
+
+    def _schedule_change(self, ckpt: Path) -> str | None:
+        """One line when a resume changes train.steps under a learning-rate decay: the decay is a function of
+        train.steps, so the rate of the next step moves."""
+        o, steps = self.cfg.optim, self.cfg.train.steps
+        raw = config_mod.read_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
+        saved = raw.get("train", {}).get("steps", (steps, None))[0]
+        if o.decay == "none" or saved == steps:
+            return None
+        before = lr_factor(self.step, saved, o.decay, o.decay_start)
+        after = lr_factor(self.step, steps, o.decay, o.decay_start)
+        return (f"train.steps {saved} -> {steps} on resume: optim.decay={o.decay} now spans {steps} steps, so the "
+                f"learning rates at step {self.step} go from {before:.3g}x to {after:.3g}x their base")
+
+    def rollback(self, out: Path, error: NonFiniteError, rollbacks: int, log: Callable[[str], None]) -> None:
+        """``train.on_nan=rollback``: reload the newest checkpoint and lower every learning rate."""
+        t = self.cfg.train
+        scale = self.lr_scale * t.nan_lr_factor
+        ckpt = self.restore(out)   # its optimisers hold the rates scaled by its own lr_scale
+        if ckpt is None:   # run() wrote one at the start; it can only be gone if removed by hand
+            raise GankitError(f"{error}; no checkpoint to roll back to under {out / 'checkpoints'}")
+        for opt in self.recipe.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] *= scale / self.lr_scale
+                if "initial_lr" in group:   # the base a decay schedule scales
+                    group["initial_lr"] *= scale / self.lr_scale
+        self.lr_scale = scale
+        log(f"{error}: rolled back to {ckpt.name}, learning rates x{scale:g} of the configured "
+            f"(rollback {rollbacks} of at most {t.nan_rollbacks}): {self._rates()}")
+
+    def _rates(self) -> str:
+        return ", ".join(f"lr/{k}={v:.3g}" for k, v in self.learning_rates().items())
+
+    def learning_rates(self) -> dict[str, float]:
+        """Each optimiser's current learning rate (its first parameter group's), as logged: ``{"G": 2e-4, ...}``."""
+        return {name: opt.param_groups[0]["lr"] for name, opt in self.recipe.optimizers.items()}
 
     # ------------------------------------------------------------------------------------ the run
 
@@ -177,24 +242,33 @@ class Trainer:
             log = lambda s: None  # noqa: E731
         elif log is None:
             log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+        ckpt = self.restore(out) if resume else None   # an unusable run is refused before anything is said
+        log(self.describe())
         for note in self.notes:
             log(note)
-        if resume:
-            ckpt = self.restore(out)
+        if resume and ckpt is None:
+            log(f"--resume: {out} holds no checkpoint yet (stopped before its first): training from step 0")
+            resume = False
+        elif resume:
             log(f"resuming {out} from {ckpt.name} (step {self.step})")
+            note = self._schedule_change(ckpt)
+            if note:
+                log(note)
         created = not out.exists()
+        if main and not resume:
+            _clear_unfinished(out)
         distributed.barrier()   # every rank has looked at the run directory before rank 0 writes to it
         try:
             sinks = []
             if main:
                 out.mkdir(parents=True, exist_ok=True)
-                (out / "config.toml").write_text(config_mod.to_toml(self.cfg))
-                (out / "data.json").write_text(json.dumps(asdict(self.info), indent=1))
+                checkpoint.write_text_atomic(out / "config.toml", config_mod.to_toml(self.cfg))
+                checkpoint.write_text_atomic(out / "data.json", json.dumps(asdict(self.info), indent=1))
                 sinks = [JsonlSink(out / "metrics.jsonl", resume_step=self.step if resume else None),
                          TensorBoardSink(out / "tb", resume_step=self.step if resume else None)]
             return self._loop(out, sinks, log)
         except BaseException:
-            if main and created and checkpoint.latest(out / "checkpoints") is None:
+            if main and created and not checkpoint.has_any(out / "checkpoints"):
                 shutil.rmtree(out, ignore_errors=True)  # no half-written run directory
             raise
 
@@ -205,9 +279,31 @@ class Trainer:
         start = time.perf_counter()
         last_t, last_step = start, self.step
         last_ckpt = None
+        rollbacks = 0
         with Collector(sinks, reduce=distributed.mean_over_ranks) as stats, _StopAtStepBoundary() as interrupt:
+            guard = FiniteGuard(self.recipe.optimizers, stats, lambda: self.step, distributed.any_rank)
+            if main and t.on_nan == "rollback" and checkpoint.latest(out / "checkpoints") is None:
+                last_ckpt = self.save_checkpoint(out)   # something to roll back to
             while self.step < t.steps:
-                self.train_step()
+                try:
+                    self.train_step()
+                    guard.check_losses()
+                except NonFiniteError as e:   # nothing of the failed step was applied or written
+                    rollbacks += 1
+                    if t.on_nan != "rollback" or rollbacks > t.nan_rollbacks:
+                        kept = checkpoint.latest(out / "checkpoints")
+                        raise NonFiniteError(
+                            f"{e}: stopped" + (f" after {t.nan_rollbacks} rollbacks" if rollbacks > 1 else "")
+                            + (f"; the last good checkpoint is {kept}" if kept else "; no checkpoint was written yet")
+                            + ("; train.on_nan=rollback would reload it with lower learning rates"
+                               if kept and t.on_nan == "stop" else "")) from None
+                    self.rollback(out, e, rollbacks, log)
+                    stats.discard()
+                    for sink in sinks:
+                        sink.rewind(self.step)
+                        sink.write(self.step, {"train/rollbacks": rollbacks})
+                    last_t, last_step, last_ckpt = time.perf_counter(), self.step, None
+                    continue
                 if distributed.any_rank(interrupt.requested):  # Ctrl-C, SIGTERM: finish the step, keep it, let `--resume` continue
                     if main:
                         log(f"{interrupt.name}: interrupted at step {self.step}: checkpoint {self.save_checkpoint(out)}")
@@ -220,7 +316,8 @@ class Trainer:
                     now = time.perf_counter()
                     it_s = (s - last_step) / max(now - last_t, 1e-9)
                     timing = {"time/step_ms": 1000.0 / it_s, "time/it_per_s": it_s,
-                              "time/data_share": self.data_seconds / max(now - last_t, 1e-9)}
+                              "time/data_share": self.data_seconds / max(now - last_t, 1e-9),
+                              **{f"lr/{k}": v for k, v in self.learning_rates().items()}}
                     self.data_seconds = 0.0
                     values = stats.flush(s, timing)
                     last_t, last_step = now, s
@@ -237,6 +334,7 @@ class Trainer:
                 if timed_out:
                     log(f"train.max_seconds={t.max_seconds:g} reached at step {s}")
                     break
+            guard.close()
         bar.close()
         self.batches.close()
         if main:
@@ -249,6 +347,24 @@ class Trainer:
         final = out / "samples" / ("final.txt" if self.info.kind == "tokens" else "final.png")
         log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {final}")
         return last_ckpt
+
+
+def _version() -> str:
+    try:
+        return metadata.version("gankit")
+    except metadata.PackageNotFoundError:   # run from a source tree without installing
+        return "(source)"
+
+
+def _clear_unfinished(out: Path) -> None:
+    """Before a run starts from step 0 in ``out``: remove what a run stopped before its first checkpoint left
+    (its logs, events, grids), so the directory reads as one run. Nothing else in ``out`` is touched."""
+    if checkpoint.has_any(out / "checkpoints"):
+        raise GankitError(f"{out}: already holds a run's checkpoints; resume it or choose another directory")
+    for name in ("config.toml", "data.json", "metrics.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    for name in ("tb", "samples", "checkpoints"):
+        shutil.rmtree(out / name, ignore_errors=True)
 
 
 class Interrupted(KeyboardInterrupt):

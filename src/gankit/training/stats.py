@@ -19,6 +19,7 @@ from ..runtime import set_collector
 
 class Sink(Protocol):
     def write(self, step: int, values: dict[str, float]) -> None: ...
+    def rewind(self, step: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -45,6 +46,21 @@ class Collector:
         self._sums[name] = self._sums[name] + v if name in self._sums else v.clone()
         self._counts[name] = self._counts.get(name, 0) + 1
 
+    def non_finite(self) -> dict[str, float]:
+        """The reported names whose values since the last flush include a NaN or an Inf, with their mean."""
+        if not self._sums:
+            return {}
+        names = list(self._sums)
+        sums = torch.stack([self._sums[n].reshape(()).to(self._sums[names[0]].device) for n in names])
+        if bool(torch.isfinite(sums).all()):
+            return {}
+        return {n: float(s) / self._counts[n] for n, s in zip(names, sums.tolist()) if not math.isfinite(s)}
+
+    def discard(self) -> None:
+        """Forget what was reported since the last flush (a step that was rolled back)."""
+        self._sums.clear()
+        self._counts.clear()
+
     def flush(self, step: int, extra: dict[str, float] | None = None) -> dict[str, float]:
         names = sorted(self._sums)
         values = {}
@@ -54,8 +70,7 @@ class Collector:
                 stacked = self.reduce(stacked)
             values = dict(zip(names, stacked.tolist()))
         values.update(extra or {})
-        self._sums.clear()
-        self._counts.clear()
+        self.discard()
         for sink in self.sinks:
             sink.write(step, values)
         return values
@@ -71,10 +86,14 @@ class JsonlSink:
     def __init__(self, path: Path, resume_step: int | None = None) -> None:
         self.path = path
         if resume_step is not None and path.exists():
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            kept = [line for line in path.read_text().splitlines() if _step_of(line) <= resume_step]
             path.write_text("".join(line + "\n" for line in kept))
         self._f = open(path, "a")
+
+    def rewind(self, step: int) -> None:
+        """Drop the lines after ``step`` (the run went back to that step's checkpoint) and go on appending."""
+        self._f.close()
+        self.__init__(self.path, resume_step=step)
 
     def write(self, step: int, values: dict[str, float]) -> None:
         row = {"step": step}
@@ -86,13 +105,28 @@ class JsonlSink:
         self._f.close()
 
 
+def _step_of(line: str) -> float:
+    """The step of a metrics.jsonl line; infinite for a line that is not a whole JSON row (the last line of
+    a run killed while writing it), so it is dropped."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
 class TensorBoardSink:
     """Scalars to TensorBoard event files in ``dir``; on resume, events after the step are purged."""
 
     def __init__(self, dir: Path, resume_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        self.dir = dir
         self._w = SummaryWriter(str(dir), purge_step=resume_step)
+
+    def rewind(self, step: int) -> None:
+        """Purge the events from ``step`` on (the run went back to that step's checkpoint)."""
+        self._w.close()
+        self.__init__(self.dir, resume_step=step)
 
     def write(self, step: int, values: dict[str, float]) -> None:
         for k, v in values.items():
