@@ -1,6 +1,14 @@
+import os
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+# Runs under test keep PyTorch's default thread count, whatever else the machine is doing: some kernels'
+# results depend on it, and the bitwise tests compare runs. (train.threads=0 follows the load otherwise;
+# tests/test_reliability.py tests that with the variable removed.) Subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 def write_digit_folder(root, per_class: int = 30, size: int = 28, classes=("a", "b", "c")):

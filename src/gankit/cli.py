@@ -2,17 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from pathlib import Path
 
 from .errors import GankitError
-
-# OpenMP threads that wait for work sleep instead of spinning: a run sharing the cores with another busy
-# process then keeps its share instead of the two teams burning each other's time (benchmarks/shared_cores.py).
-# Read when PyTorch starts OpenMP, so set before torch is imported; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class _Parser(argparse.ArgumentParser):

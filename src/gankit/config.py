@@ -96,7 +96,8 @@ class TrainConfig:
     progress: bool = option(True, "show a progress bar on a terminal")
     fast: bool = option(False, "bf16 autocast where it pays, channels-last images, fused Adam (training/fast.py)")
     sync_bn: bool = option(False, "several processes (torchrun): BatchNorm uses the global batch's statistics")
-    threads: int = option(0, "CPU threads of PyTorch's intra-op pool; 0 = PyTorch's default (one per core)", min=0)
+    threads: int = option(0, "CPU threads of PyTorch's intra-op pool; 0 = one per core not busy with other processes, "
+                             "followed during the run (set N for results that never depend on the load)", min=0)
     on_nan: str = option("stop", "a NaN/Inf loss or gradient: stop (exit 2, the last checkpoint untouched) or "
                                  "rollback (reload the last checkpoint, lower the learning rates, go on)",
                          choices=("stop", "rollback"))

@@ -38,6 +38,9 @@ def fields(cls: type) -> dict[str, tuple[Any, dataclasses.Field]]:
     return {f.name: (hints[f.name], f) for f in dataclasses.fields(cls)}
 
 
+INT_LIMIT = 2 ** 63 - 1
+
+
 def coerce(key: str, value: Any, typ: Any) -> Any:
     """Check (and, for strings from --set, parse) a value against its field type."""
     def bad(expected: str) -> ConfigError:
@@ -62,14 +65,16 @@ def coerce(key: str, value: Any, typ: Any) -> Any:
     if typ is int:
         if isinstance(value, bool):
             raise bad("an integer")
-        if isinstance(value, int):
-            return value
         if isinstance(value, str):
             try:
-                return int(value.replace("_", ""))
+                value = int(value.replace("_", ""))
             except ValueError:
                 raise bad("an integer") from None
-        raise bad("an integer")
+        if not isinstance(value, int):
+            raise bad("an integer")
+        if abs(value) > INT_LIMIT:   # what a checkpoint's JSON, NumPy and PyTorch hold as an integer
+            raise ConfigError(f"{key}: {value} is beyond the 64-bit integers (|value| <= {INT_LIMIT:,})")
+        return value
     if typ is float:
         if isinstance(value, bool):
             raise bad("a number")

@@ -86,6 +86,12 @@ def load_samples(spec: str, n: int = 10_000) -> tuple[torch.Tensor, str]:
             arr = np.load(p, allow_pickle=False)
         except (ValueError, OSError) as e:
             raise GankitError(f"cannot read '{p}' as a .npy array ({e})") from None
+        if arr.ndim in (2, 4) and arr.dtype.kind in "uif":
+            if len(arr) < 2:
+                raise GankitError(f"'{p}': {len(arr)} sample{'s' if len(arr) != 1 else ''}; at least 2 are needed")
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                bad = int((~np.isfinite(arr)).reshape(len(arr), -1).any(axis=1).sum())
+                raise GankitError(f"'{p}': {bad} of {len(arr)} samples hold NaN or Inf values")
         if arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[-1] in (1, 3):
             return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 127.5 - 1, "images"
         if arr.dtype.kind == "f" and arr.ndim == 4 and arr.shape[1] in (1, 3):
@@ -164,6 +170,11 @@ def evaluate(samples: torch.Tensor, kind: str, ref: Reference, metrics: list[str
     caching)."""
     if kind != ref.kind:
         raise GankitError(f"samples are {kind} but the reference '{ref.name}' holds {ref.kind}")
+    if kind == "points":
+        dim = ref.distribution.dim if ref.distribution is not None else ref.x.shape[1]
+        if samples.shape[1] != dim:
+            raise GankitError(f"samples are points in {samples.shape[1]} dimensions but the reference "
+                              f"'{ref.name}' holds points in {dim}")
     chosen = check_metrics(metrics, kind, "--metrics")
     todo = [m for m in metrics_for(kind) if m.name in chosen]
     needs = {need for m in todo for need in m.needs}

@@ -30,7 +30,7 @@ from ..images import default_scale, save_grid, save_points_plot
 from ..metrics.registry import lower_is_better
 from ..recipes import RECIPES
 from . import checkpoint, distributed, fast
-from .device import pick_device, seed_all
+from .device import ThreadGovernor, pick_device, pick_threads, seed_all
 from .ema import attach_emas
 from .evaluation import check_eval_metrics, eval_reference, evaluate_recipe
 from .guard import FiniteGuard
@@ -46,8 +46,7 @@ class Trainer:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
+        self.set_threads()
         self.device = distributed.local_device(pick_device(cfg.train.device))
         self.world = distributed.init(self.device)   # one process unless torchrun started several
         data.check_shardable(cfg.data.batch_size, self.world.size)   # before loading any data
@@ -156,7 +155,7 @@ class Trainer:
 
     def save_checkpoint(self, run: Path) -> Path:
         extra = {"data": self.batches.state_dict(), "data_info": asdict(self.info), "best": self.best,
-                 "lr_scale": self.lr_scale}
+                 "lr_scale": self.lr_scale, "threads": torch.get_num_threads()}
         return checkpoint.save(run / "checkpoints", self.step, self.recipe.nets, self.recipe.optimizers,
                                config_mod.to_toml(self.cfg), extra, keep=self.cfg.train.keep)
 
@@ -174,7 +173,16 @@ class Trainer:
         self.batches.load_state_dict(meta["data"])
         self.best = meta.get("best")
         self.lr_scale = meta.get("lr_scale", 1.0)
+        if meta.get("threads") and meta["threads"] != torch.get_num_threads():
+            self.set_threads(saved=meta["threads"])
         return ckpt
+
+    def set_threads(self, saved: int | None = None) -> None:
+        """PyTorch's CPU threads (``device.pick_threads``); ``saved``: the count the resumed run had. With
+        train.threads=0 they follow the load during the run (``device.ThreadGovernor``)."""
+        n, self.threads_why = pick_threads(self.cfg.train.threads, saved)
+        torch.set_num_threads(n)
+        self.governor = ThreadGovernor(self.cfg.train.threads == 0 and "OMP_NUM_THREADS" not in os.environ)
 
     def describe(self) -> str:
         """The run's first log line: the data loaded, the recipe, the device and its threads."""
@@ -189,9 +197,8 @@ class Trainer:
         what += f", {len(i.classes)} classes" if i.classes else ""
         device = str(self.device)
         if self.device.type == "cpu":
-            policy = os.environ.get("OMP_WAIT_POLICY", "unset")   # the command sets PASSIVE before importing torch
             n = torch.get_num_threads()
-            device += f", {n} thread{'s' if n > 1 else ''} (OMP_WAIT_POLICY={policy})"
+            device += f", {n} thread{'s' if n > 1 else ''} ({self.threads_why})"
         processes = f", {self.world.size} processes" if self.world.size > 1 else ""
         return (f"gankit {_version()}: {self.cfg.train.recipe} on {i.name} ({what}); "
                 f"{device}{processes}; torch {torch.__version__}")
@@ -317,11 +324,15 @@ class Trainer:
                     it_s = (s - last_step) / max(now - last_t, 1e-9)
                     timing = {"time/step_ms": 1000.0 / it_s, "time/it_per_s": it_s,
                               "time/data_share": self.data_seconds / max(now - last_t, 1e-9),
+                              "time/threads": torch.get_num_threads(),
                               **{f"lr/{k}": v for k, v in self.learning_rates().items()}}
                     self.data_seconds = 0.0
                     values = stats.flush(s, timing)
                     last_t, last_step = now, s
                     bar.show(s, values)
+                    change = self.governor.adjust() if self.device.type == "cpu" else None
+                    if change:
+                        log(f"step {s}: {change}")
                 if main and s % t.sample_every == 0:   # rank 0 alone writes samples, checkpoints, evaluations
                     self.save_samples(out / "samples" / f"step_{s:07d}.png")
                 if main and s % t.ckpt_every == 0:
