@@ -8,7 +8,7 @@ interleaved round by round (gankit, plain, gankit, plain, ...) so both see the s
 
 * gankit: ``Trainer.train_step`` as ``gankit train`` runs it — phases, the step-derived learning-rate
   schedule, stats reported into a Collector and flushed to a metrics.jsonl every ``train.log_every``
-  steps, batches from ``Batches`` — with EMA off (``train.ema=0``; the plain loop has none). Like the
+  steps, batches from ``Batches``, the loop's NaN/Inf guard (``--no-guard``: without it) — with EMA off (``train.ema=0``; the plain loop has none). Like the
   plain loop, gankit's G step trains on the D step's G(z) (``gan.reuse_fake``, the default);
   ``--set gan.reuse_fake=false`` draws new latents for it (one more G forward).
 * plain: the loop of pytorch/examples ``dcgan/main.py`` — one D step on a real batch (label 1) and on
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from gankit import nets
 from gankit.assemble import resolve
 from gankit.training.loop import Trainer
+from gankit.training.guard import FiniteGuard
 from gankit.training.stats import Collector, JsonlSink
 
 DCGAN = ["model.arch=dcgan", "model.z_dim=100", "model.g_width=64", "model.d_width=64"]   # pytorch/examples: nz 100, ngf = ndf = 64
@@ -88,12 +89,13 @@ def real_data(trainer: Trainer, n: int = 4096) -> torch.Tensor:
     return torch.cat([next(trainer.batches)["x"] for _ in range(-(-n // trainer.cfg.data.batch_size))])[:n]
 
 
-def time_rounds(cfg, steps: int, rounds: int) -> tuple[list[float], list[float]]:
+def time_rounds(cfg, steps: int, rounds: int, guard: bool = True) -> tuple[list[float], list[float]]:
     trainer = Trainer(cfg)
     plain = PlainLoop(cfg, real_data(trainer), cfg.train.seed)
     b = cfg.data.batch_size
     ours, theirs = [], []
     with tempfile.TemporaryDirectory() as tmp, Collector([JsonlSink(Path(tmp) / "metrics.jsonl")]) as stats:
+        check = FiniteGuard(trainer.recipe.optimizers, stats, lambda: trainer.step) if guard else None
         for _ in range(2):   # warm-up: allocator, oneDNN kernels
             trainer.train_step()
             plain.step()
@@ -101,6 +103,8 @@ def time_rounds(cfg, steps: int, rounds: int) -> tuple[list[float], list[float]]
             t0 = time.perf_counter()
             for _ in range(steps):
                 trainer.train_step()
+                if check is not None:   # as the loop does: gradients before each update, losses after the step
+                    check.check_losses()
                 if trainer.step % cfg.train.log_every == 0:
                     stats.flush(trainer.step)
             ours.append(steps * b / (time.perf_counter() - t0))
@@ -115,20 +119,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    ap.add_argument("--threads", type=int, default=0, help="train.threads (0: gankit's default)")
+    ap.add_argument("--no-guard", action="store_true", help="gankit's side without the NaN/Inf guard of the loop")
     ap.add_argument("--set", action="append", default=[], help="extra table.key=value for gankit's side, e.g. "
                                                                 "gan.reuse_fake=false")
     ap.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))), help="which of CASES (0-5)")
     a = ap.parse_args()
     if a.threads:
-        torch.set_num_threads(a.threads)
+        a.set.append(f"train.threads={a.threads}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.rounds} rounds x {a.steps} steps")
     print("| case | batch | gankit img/s | plain img/s | gankit / plain |")
     print("|---|---|---|---|---|")
     for name, preset, sets, batch in (CASES[c] for c in a.cases):
         cfg = resolve(preset, overrides=sets + [f"data.batch_size={batch}", "train.ema=0", "train.progress=false",
                                                 "optim.decay=none", "sample.method=direct"] + a.set)
-        ours, theirs = time_rounds(cfg, a.steps, a.rounds)
+        ours, theirs = time_rounds(cfg, a.steps, a.rounds, guard=not a.no_guard)
         ratio = statistics.median(o / t for o, t in zip(ours, theirs))
         print(f"| {name} | {batch} | {statistics.median(ours):.0f} | {statistics.median(theirs):.0f} | "
               f"{ratio:.2f}x |", flush=True)

@@ -50,3 +50,9 @@ class FiniteGuard:
     def close(self) -> None:
         for h in self.handles:
             h.remove()
+
+    def __enter__(self) -> "FiniteGuard":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

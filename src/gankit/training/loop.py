@@ -287,8 +287,8 @@ class Trainer:
         last_t, last_step = start, self.step
         last_ckpt = None
         rollbacks = 0
-        with Collector(sinks, reduce=distributed.mean_over_ranks) as stats, _StopAtStepBoundary() as interrupt:
-            guard = FiniteGuard(self.recipe.optimizers, stats, lambda: self.step, distributed.any_rank)
+        with Collector(sinks, reduce=distributed.mean_over_ranks) as stats, _StopAtStepBoundary() as interrupt, \
+                FiniteGuard(self.recipe.optimizers, stats, lambda: self.step, distributed.any_rank) as guard:
             if main and t.on_nan == "rollback" and checkpoint.latest(out / "checkpoints") is None:
                 last_ckpt = self.save_checkpoint(out)   # something to roll back to
             while self.step < t.steps:
@@ -345,7 +345,6 @@ class Trainer:
                 if timed_out:
                     log(f"train.max_seconds={t.max_seconds:g} reached at step {s}")
                     break
-            guard.close()
         bar.close()
         self.batches.close()
         if main:
