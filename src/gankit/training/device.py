@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import random
 import time
@@ -29,6 +30,9 @@ def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+MOST_THREADS = torch.get_num_threads()   # PyTorch's own choice (one per physical core), before any change
 
 
 def _cpu_seconds() -> tuple[float, float]:
@@ -71,7 +75,9 @@ def pick_threads(requested: int, saved: int | None = None) -> tuple[int, str]:
 
 
 def _share(other: float) -> int:
-    return max(1, min(_cores(), round(_cores() - other)))
+    """Threads for the cores ``other`` processes leave: a core counts as taken once they use over 3/4 of it
+    (a script polling a run, a shell, do not take a thread away)."""
+    return max(1, min(MOST_THREADS, math.floor(_cores() - other + 0.75)))
 
 
 class ThreadGovernor:
