@@ -116,10 +116,21 @@ def test_a_fresh_run_refuses_a_directory_holding_checkpoints_but_clears_a_dead_s
     run = tmp_path / "r"
     (run / "checkpoints" / ".step_0000010.tmp").mkdir(parents=True)
     (run / "metrics.jsonl").write_text('{"step": 999}\n')
+    (run / "config.toml").write_text("[train]\nsteps = 5\n")
     assert main(argv(run, "train.steps=5")) == 0
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [5]
     assert main(argv(run, "train.steps=5")) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_a_folder_that_is_no_run_directory_keeps_its_files(tmp_path):
+    """--out pointing at a folder of one's own: gankit adds its files and removes none."""
+    out = tmp_path / "mine"
+    (out / "samples").mkdir(parents=True)
+    (out / "samples" / "holiday.png").write_bytes(b"mine")
+    (out / "notes.txt").write_text("mine")
+    assert main(argv(out, "train.steps=5")) == 0
+    assert (out / "samples" / "holiday.png").read_bytes() == b"mine" and (out / "notes.txt").exists()
 
 
 def test_a_log_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):

@@ -368,9 +368,12 @@ def _version() -> str:
 
 def _clear_unfinished(out: Path) -> None:
     """Before a run starts from step 0 in ``out``: remove what a run stopped before its first checkpoint left
-    (its logs, events, grids), so the directory reads as one run. Nothing else in ``out`` is touched."""
+    (its logs, events, grids), so the directory reads as one run. Only in a run directory (a run writes its
+    config.toml first); nothing else in ``out`` is touched."""
     if checkpoint.has_any(out / "checkpoints"):
         raise GankitError(f"{out}: already holds a run's checkpoints; resume it or choose another directory")
+    if not (out / "config.toml").is_file():
+        return
     for name in ("config.toml", "data.json", "metrics.jsonl"):
         (out / name).unlink(missing_ok=True)
     for name in ("tb", "samples", "checkpoints"):
