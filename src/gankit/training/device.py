@@ -99,9 +99,10 @@ class ThreadGovernor:
         if not self.active:
             return None
         now = self._sample()
-        (all0, own0, t0), self._last = self._last, now
-        if now[2] - t0 < 0.2:   # too short an interval to tell
+        all0, own0, t0 = self._last
+        if now[2] - t0 < 0.2:   # too short to tell: measure over this interval and the next ones together
             return None
+        self._last = now
         other = max(0.0, (now[0] - all0) - (now[1] - own0)) / (now[2] - t0)
         n, want = torch.get_num_threads(), _share(other)
         # hysteresis: fewer threads as soon as others take a core, more only once they leave it
