@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -106,30 +107,32 @@ def _reason(e: BaseException) -> str:
     return text or type(e).__name__
 
 
-def probe(path: str) -> tuple[str, tuple[int, int]]:
-    """(PIL mode, (width, height)) from the file header; DataError naming the file if unreadable, or if it
-    declares more pixels than PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``)."""
+@contextmanager
+def _opened(path: str) -> Iterator[Image.Image]:
+    """``Image.open(path)``, refusing images that declare more pixels than PIL's decompression-bomb limit
+    (``Image.MAX_IMAGE_PIXELS``); any failure inside, decoding included, is a DataError naming the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                return img.mode, img.size
+                yield img
     except Exception as e:  # PIL plugins raise many types on corrupt headers
         raise DataError(f"cannot read image '{path}': {_reason(e)}") from None
+
+
+def probe(path: str) -> tuple[str, tuple[int, int]]:
+    """(PIL mode, (width, height)) from the file header; DataError naming the file if unreadable, or if it
+    declares more pixels than PIL's decompression-bomb limit."""
+    with _opened(path) as img:
+        return img.mode, img.size
 
 
 def read_image(path: str, size: int, channels: int) -> np.ndarray:
     """Decode ``path`` to uint8 (channels, size, size): shorter side to ``size`` (bicubic), centre crop;
     ``size`` = 0: (channels, H, W) at the native size."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.load()
-                img = _resize_crop_pil(_to_mode(img, channels), size)
-                a = np.array(img, dtype=np.uint8)
-    except Exception as e:
-        raise DataError(f"cannot read image '{path}': {_reason(e)}") from None
+    with _opened(path) as img:
+        img.load()
+        a = np.array(_resize_crop_pil(_to_mode(img, channels), size), dtype=np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 

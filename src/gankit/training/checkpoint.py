@@ -224,9 +224,28 @@ def has_any(ckpt_root: Path) -> bool:
     return ckpt_root.is_dir() and any(p.is_dir() for p in ckpt_root.glob("step_*"))
 
 
+_verdicts: dict[tuple, str | None] = {}   # a command looks a run's checkpoint up several times: hash its files once
+
+
 def problem(ckpt: Path) -> str | None:
     """Why checkpoint ``ckpt`` cannot be used (a missing, truncated or altered file), or None when it is whole.
-    Checkpoints written before sizes and digests were recorded are checked for readable headers only."""
+    Checkpoints written before sizes and digests were recorded are checked for readable headers only.
+    Remembered for the files as they are (path, size and modification time of each)."""
+    key = (str(Path(ckpt).resolve()),) + tuple(_stamp(ckpt / f) for f in FILES + ("state.json",))
+    if key not in _verdicts:
+        _verdicts[key] = _problem(ckpt)
+    return _verdicts[key]
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _problem(ckpt: Path) -> str | None:
     try:
         meta = json.loads((ckpt / "state.json").read_text())
     except FileNotFoundError:

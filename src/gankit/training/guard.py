@@ -16,6 +16,10 @@ from ..errors import NonFiniteError
 from .stats import Collector
 
 
+def _named(values: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
 class FiniteGuard:
     """Raises ``NonFiniteError`` from ``optimizer.step()`` (before the update) on a non-finite gradient, and
     from ``check_losses`` on a non-finite reported value. ``step()`` gives the 0-based step being computed."""
@@ -37,15 +41,14 @@ class FiniteGuard:
         return hook
 
     def _losses(self) -> str:
-        bad = self.stats.non_finite()
-        return f"; non-finite: {', '.join(f'{k}={v}' for k, v in bad.items())}" if bad else ""
+        bad = _named(self.stats.non_finite())
+        return f"; non-finite: {bad}" if bad else ""
 
     def check_losses(self) -> None:
         """At the end of a step: are all values reported since the last flush finite (on every process)?"""
         bad = self.stats.non_finite()
         if self.any_rank(bool(bad)):
-            names = ", ".join(f"{k}={v}" for k, v in bad.items()) or "a value on another process"
-            raise NonFiniteError(f"non-finite {names} in step {self.step()}")
+            raise NonFiniteError(f"non-finite {_named(bad) or 'a value on another process'} in step {self.step()}")
 
     def close(self) -> None:
         for h in self.handles:

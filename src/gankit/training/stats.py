@@ -109,8 +109,8 @@ def _step_of(line: str) -> float:
     """The step of a metrics.jsonl line; infinite for a line that is not a whole JSON row (the last line of
     a run killed while writing it), so it is dropped."""
     try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
+        return json.loads(line).get("step", 0)
+    except (ValueError, AttributeError):
         return math.inf
 
 
