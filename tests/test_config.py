@@ -23,8 +23,8 @@ def test_every_preset_resolves_and_writes_only_its_own_tables():
         written = C.read_toml(C.to_toml(cfg), "x")
         assert set(written) == set(cfg.to_dict()) <= set(cfg.tables())   # a data set's options join [data]
     assert set(resolve("digits-cyclegan").tables()) == {"data", "model", "loss", "optim", "train", "eval", "cyclegan"}
-    assert set(resolve("digits-cond").tables()) == {"data", "model", "loss", "optim", "train", "eval", "cgan", "mlp"}
-    assert set(resolve("digits").tables()) == {"data", "model", "loss", "optim", "train", "eval", "sample", "gan", "mlp"}
+    assert set(resolve("digits-cond").tables()) == {"data", "model", "loss", "optim", "train", "eval", "cgan", "mlp", "digits"}
+    assert set(resolve("digits").tables()) == {"data", "model", "loss", "optim", "train", "eval", "sample", "gan", "mlp", "digits"}
 
 
 def test_overrides_are_typed():
@@ -75,7 +75,7 @@ def test_a_presets_tables_for_a_replaced_choice_are_dropped():
                                          "f-pearson, f-reverse-kl, f-tv, hinge, lsgan, minimax, nonsaturating, rasgan, rsgan, wasserstein"),
     (dict(overrides=["model.arch=vgg"]), "model.arch: unknown architecture 'vgg'; valid: dcgan, mlp, resnet"),
     (dict(overrides=["data.name=imagenet"]), "data.name: unknown data set 'imagenet'; valid:"),
-    (dict(overrides=["train.recipe=wgan"]), "train.recipe: unknown recipe 'wgan'; valid: cgan, cyclegan, gan, gumbel, mle, paired, seqgan, stargan"),
+    (dict(overrides=["train.recipe=wgan"]), "train.recipe: unknown recipe 'wgan'; valid: cgan, cyclegan, gan, glo, gon, gumbel, mle, paired, seqgan, stargan"),
     (dict(overrides=["train.steps"]), "expected table.key=value"),
     (dict(overrides=["data.batch_size=0"]), "data.batch_size: must be positive, got 0"),
     (dict(overrides=["train.ema=1.5"]), "train.ema: must be in [0, 1), got 1.5"),

@@ -46,6 +46,11 @@ CASES: dict[str, tuple[str, list[str], str | None]] = {
     "preset-mle": ("mle", ["train.max_seconds=0"], None),
     "preset-seqgan": ("seqgan", ["train.max_seconds=0"], None),
     "preset-gumbel": ("gumbel", ["train.max_seconds=0"], None),
+    "preset-glo": ("glo", [], None),
+    "preset-gon": ("gon", [], None),
+    "preset-vae": ("vae", [], None),
+    "resume-gon-plain": ("gon", ["gon.variational=false", "gon.likelihood=gaussian"], None),
+    "resume-autoencoder": ("vae", ["vae.variational=false", "model.arch=dcgan", "model.g_width=16", "model.d_width=16"], None),
     # the configurations of the exact-resume tests
     "resume-dcgan": ("digits", ["model.arch=dcgan"], None),
     "resume-ring8-wgan-gp": ("ring8", ["loss.name=wasserstein", "loss.gp=10", "train.d_steps=3", "optim.decay=none"], None),

@@ -118,7 +118,7 @@ def test_pairs_side_by_side_and_parallel_folders(tmp_path):
         assert torch.equal(s.a[:, 0], torch.from_numpy(a).to(torch.uint8))     # A is the condition
         assert torch.equal(s.x[:, 0], torch.from_numpy(b).to(torch.uint8))     # B the target
         batch = next(Batches(s, 2, 0))
-        assert set(batch) == {"x", "a"} and batch["a"].dtype == torch.float32
+        assert set(batch) == {"x", "a", "index"} and batch["a"].dtype == torch.float32
     rev = load(DataConfig(name="pairs", path=str(tmp_path / "par")), PairsOptions(direction="BtoA"))
     assert torch.equal(rev.a[:, 0], torch.from_numpy(b).to(torch.uint8))
     assert len(load(DataConfig(name="pairs", path=str(tmp_path / "ab"), split="test"))) == 1

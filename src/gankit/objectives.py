@@ -304,3 +304,69 @@ def clip_weights_(D: nn.Module, c: float) -> None:
     """WGAN weight clipping (Arjovsky et al. 2017): every parameter of D clamped to [-c, c] in place."""
     for p in D.parameters():
         p.clamp_(-c, c)
+
+
+# --------------------------------------------------------------- generators without an adversary
+# Per-sample losses, shape (N,): a recipe averages them over the batch (or sums them, where each sample's
+# own gradient is wanted: the gradient at the origin of Gradient Origin Networks).
+
+BINOMIAL_5 = (1.0, 4.0, 6.0, 4.0, 1.0)   # Burt & Adelson's 5-tap smoothing kernel, / 16
+
+
+def _blur(x: Tensor) -> Tensor:
+    """(N, C, H, W) smoothed by the separable 5x5 binomial kernel, borders replicated."""
+    k = x.new_tensor(BINOMIAL_5) / 16
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (2, 2, 0, 0), mode="replicate"), k.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, 2, 2), mode="replicate"), k.view(1, 1, 5, 1).expand(c, 1, 5, 1), groups=c)
+
+
+def laplacian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
+    """The Laplacian pyramid of images (N, C, H, W) (Burt & Adelson 1983): G_0 = x, G_{j+1} = every other
+    pixel of blur(G_j), L_j = G_j - up(G_{j+1}) (bilinear up-sampling to G_j's size), for j < ``levels``,
+    then the low-pass residual G_levels. Levels stop early where a side would fall below one pixel."""
+    out, g = [], x
+    for _ in range(levels):
+        if min(g.shape[-2:]) < 2:
+            break
+        low = _blur(g)[..., ::2, ::2]
+        out.append(g - F.interpolate(low, size=g.shape[-2:], mode="bilinear", align_corners=False))
+        g = low
+    return out + [g]
+
+
+def lap1_loss(x: Tensor, target: Tensor, levels: int = 3) -> Tensor:
+    """The Laplacian-pyramid L1 loss of GLO (Bojanowski et al. 2018), per sample (N,):
+    Lap1(x, x') = Σ_j 2^(2j) |L_j(x) - L_j(x')|_1, the L1 norms summed over the level's pixels (level j
+    has 4^-j of the pixels, so every level weighs alike), divided by the pixels of one image so the value
+    is on the scale of a mean absolute error."""
+    total = x.new_zeros(x.shape[0])
+    for j, (a, b) in enumerate(zip(laplacian_pyramid(x, levels), laplacian_pyramid(target, levels))):
+        total = total + 4.0 ** j * (a - b).abs().flatten(1).sum(1)
+    return total / x[0].numel()
+
+
+def squared_error(x: Tensor, target: Tensor) -> Tensor:
+    """Σ (x - target)² over each sample, (N,)."""
+    return (x - target).pow(2).flatten(1).sum(1)
+
+
+def gaussian_nll(x: Tensor, target: Tensor, sigma: float) -> Tensor:
+    """-log N(target; x, σ² I) summed over each sample's values, (N,):
+    Σ (target - x)² / (2σ²) + D log(σ √(2π))."""
+    d = x[0].numel()
+    return squared_error(x, target) / (2 * sigma ** 2) + d * math.log(sigma * math.sqrt(2 * math.pi))
+
+
+def bernoulli_nll(x: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
+    """-log Bernoulli(target; x) summed over each sample's values, (N,), for images in [-1, 1]: the
+    probabilities are p = (x + 1) / 2 (clamped to [eps, 1 - eps]) and the targets t = (target + 1) / 2 in
+    [0, 1]: -Σ t log p + (1 - t) log(1 - p) (grey values as in Kingma & Welling's MNIST models)."""
+    p = ((x + 1) / 2).clamp(eps, 1 - eps)
+    t = (target + 1) / 2
+    return -(t * p.log() + (1 - t) * (1 - p).log()).flatten(1).sum(1)
+
+
+def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mean, diag exp(logvar)) || N(0, I)) per sample, (N,): ½ Σ (mean² + exp(logvar) - 1 - logvar)."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1)

@@ -131,7 +131,8 @@ def parse(cls: type, table: str, values: dict[str, Any], origins: dict[str, str]
     for key, value in values.items():
         where = f"{origins[key]}: " if key in origins else ""
         if key not in declared:
-            raise ConfigError(f"{where}unknown config key '{table}.{key}'; valid: "
+            shown = key if key.isprintable() else key.encode("unicode_escape").decode()   # one line, always
+            raise ConfigError(f"{where}unknown config key '{table}.{shown}'; valid: "
                               + (", ".join(f"{table}.{k}" for k in declared) or f"none, [{table}] takes no options"))
         typ, f = declared[key]
         try:

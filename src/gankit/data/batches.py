@@ -146,7 +146,8 @@ def check_shardable(batch_size: int, processes: int) -> None:
 class Batches:
     """Endless, exactly-resumable batches: {"x": float32 (B, *shape), "y": int64 (B,) when labelled,
     "c": float32 (B, C) with condition vectors, "a": the degraded condition with ``pair`` (paired.task),
-    "content": int64 (B,) content labels of sets that have them (``TensorSource(content=...)``)}.
+    "content": int64 (B,) content labels of sets that have them (``TensorSource(content=...)``), "index": int64 (B,)
+    each sample's position in a finite set (what GLO's latent table is indexed by)}.
 
     With ``by_class``, every batch holds ``batch_size`` samples of each class, class by class (``ClassOrder``).
     The stream depends only on (source, batch_size, seed, by_class); ``state_dict()`` is the number of
@@ -198,9 +199,10 @@ class Batches:
                 batch = {k: v[rows] for k, v in batch.items()}
         elif isinstance(self.source, TensorSource):
             assert self._order is not None
-            batch = self.source.get(self._order.indices(self.batches))
+            index = self._order.indices(self.batches)
+            batch = {**self.source.get(index), "index": index}
         else:
-            batch = self._next_streamed()
+            batch = {**self._next_streamed(), "index": self._order.indices(self.batches)}
         if self.pair:
             g = torch.Generator().manual_seed(toy_seed(self.seed ^ PAIR_SALT, self.batches * self.shard[1] + self.shard[0]))
             batch["a"] = degrade(batch["x"], self.pair, g)

@@ -28,6 +28,7 @@ class Wiring:
     cond_d: str = "projection"   # projection | concat | none
     aux: bool = False            # D also predicts the condition (ACGAN)
     pack: int = 1                # D judges this many samples at once (PacGAN); 1 = off
+    g_act: str = "relu"          # G's hidden activation (layers.ACTIVATIONS): GON needs a smooth one
 
 
 def cond_inputs(z_dim: int, w: Wiring) -> tuple[int, int]:

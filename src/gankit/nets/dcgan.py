@@ -23,7 +23,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from .base import NETS, Wiring, cond_inputs
-from .layers import check_square_image, add_spectral_norm, check_norm, linear_of_map, norm2d
+from .layers import activation, check_square_image, add_spectral_norm, check_norm, linear_of_map, norm2d
 
 # image side -> (side of the first feature map, number of stride-2 stages)
 SIZES = {8: (4, 1), 16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -49,15 +49,17 @@ class DCGANGenerator(nn.Module):
                  width: int,      # channels of the last hidden feature map (doubles towards z)
                  channels: int,   # image channels C
                  size: int,       # image side; a key of SIZES
+                 act: str = "relu",   # hidden activation (layers.ACTIVATIONS)
                  ) -> None:
         super().__init__()
         self.z_dim = z_dim
         base, stages = SIZES[size]
         ch = width * 2 ** (stages - 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
-                                   nn.BatchNorm2d(ch), nn.ReLU(True)]
+                                   nn.BatchNorm2d(ch), activation(act, inplace=True)]
         for _ in range(stages - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
+                       activation(act, inplace=True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -110,7 +112,7 @@ def build_dcgan(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options=
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
     g_in, d_extra = cond_inputs(m.z_dim, wiring)
-    g = DCGANGenerator(g_in, m.g_width, channels, size)
+    g = DCGANGenerator(g_in, m.g_width, channels, size, wiring.g_act)
     d = DCGANDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, m.d_norm)
     if m.spectral_norm:
         add_spectral_norm(d)

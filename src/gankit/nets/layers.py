@@ -12,6 +12,15 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ..errors import ConfigError
 
 NORMS = ("batch", "layer", "none")
+ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "softplus": nn.Softplus, "tanh": nn.Tanh}
+
+
+def activation(name: str, inplace: bool = False) -> nn.Module:
+    """A generator's hidden activation by name (``ACTIVATIONS``); ``inplace`` where the module has it."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation '{name}'; valid: {', '.join(ACTIVATIONS)}")
+    cls = ACTIVATIONS[name]
+    return cls(inplace=True) if inplace and cls in (nn.ReLU, nn.ELU, nn.SiLU) else cls()
 
 
 def check_norm(kind: str) -> None:

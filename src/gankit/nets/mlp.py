@@ -2,7 +2,7 @@
 
 For 1-D/2-D toy points (shape (d,)) and flattened images (shape (C, H, W)).
 
-G: z -> [Linear, ReLU] x depth (width g_width) -> Linear to prod(shape) [-> tanh for images] -> reshape.
+G: z -> [Linear, ReLU (or Wiring.g_act)] x depth (width g_width) -> Linear to prod(shape) [-> tanh for images] -> reshape.
 D: flatten -> [Linear, (LayerNorm), LeakyReLU(0.2)] x depth (width d_width) -> Linear -> (N,) logits.
 
 Choices:
@@ -26,7 +26,7 @@ from ..config import ModelConfig
 from ..errors import ConfigError
 from ..options import option
 from .base import NETS, Wiring, cond_inputs
-from .layers import LayerStack, add_spectral_norm, check_norm
+from .layers import LayerStack, activation, add_spectral_norm, check_norm
 
 
 class MLPGenerator(LayerStack):
@@ -38,6 +38,7 @@ class MLPGenerator(LayerStack):
                  depth: int,                 # number of hidden layers
                  shape: tuple[int, ...],     # sample shape: (d,) or (C, H, W)
                  batch_norm: bool = False,   # BatchNorm1d after each hidden Linear (for conditional BN)
+                 act: str = "relu",          # hidden activation (layers.ACTIVATIONS)
                  ) -> None:
         super().__init__()
         self.z_dim = z_dim
@@ -45,7 +46,7 @@ class MLPGenerator(LayerStack):
         layers: list[nn.Module] = []
         fan_in = z_dim
         for _ in range(depth):
-            layers += [nn.Linear(fan_in, width), *([nn.BatchNorm1d(width)] if batch_norm else []), nn.ReLU()]
+            layers += [nn.Linear(fan_in, width), *([nn.BatchNorm1d(width)] if batch_norm else []), activation(act)]
             fan_in = width
         layers.append(nn.Linear(fan_in, math.prod(shape)))
         if len(shape) == 3:
@@ -105,7 +106,8 @@ def build_mlp(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options: M
                           f"got {tuple(shape)}")
     check_norm(m.d_norm)
     g_in, d_extra = cond_inputs(m.z_dim, wiring)
-    g = MLPGenerator(g_in, m.g_width, options.depth, shape, batch_norm=bool(wiring.cond_dim) and wiring.cond_g == "cbn")
+    g = MLPGenerator(g_in, m.g_width, options.depth, shape, batch_norm=bool(wiring.cond_dim) and wiring.cond_g == "cbn",
+                     act=wiring.g_act)
     d = MLPDiscriminator((math.prod(shape) * wiring.pack + d_extra,), m.d_width, options.depth,
                          layer_norm=m.d_norm == "layer")
     if m.spectral_norm:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..errors import ConfigError
 from .base import NETS, Wiring, cond_inputs
-from .layers import check_square_image, add_spectral_norm, check_norm, norm2d
+from .layers import activation, add_spectral_norm, check_norm, check_square_image, norm2d
 
 SIZES = (16, 32, 64)
 
@@ -56,8 +56,9 @@ def _conv1(cin: int, cout: int) -> nn.Conv2d:
 class _UpBlock(nn.Module):
     """(N, cin, H, W) -> (N, cout, 2H, 2W)."""
 
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, act: str = "relu") -> None:
         super().__init__()
+        self.act = activation(act)
         self.bn1 = nn.BatchNorm2d(cin)
         self.conv1 = _conv3(cin, cout)
         self.bn2 = nn.BatchNorm2d(cout)
@@ -65,8 +66,8 @@ class _UpBlock(nn.Module):
         self.shortcut = _conv1(cin, cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
+        h = F.interpolate(self.act(self.bn1(x)), scale_factor=2, mode="nearest")
+        h = self.conv2(self.act(self.bn2(self.conv1(h))))
         # a 1x1 conv commutes with nearest upsampling, so convolve at the lower resolution
         return h + F.interpolate(self.shortcut(x), scale_factor=2, mode="nearest")
 
@@ -79,12 +80,14 @@ class ResNetGenerator(nn.Module):
                  width: int,      # g_width; blocks have 4 * width channels
                  channels: int,   # image channels C
                  size: int,       # image side: 16, 32 or 64
+                 act: str = "relu",   # hidden activation (layers.ACTIVATIONS)
                  ) -> None:
         super().__init__()
         self.z_dim = z_dim
+        self.act = activation(act)
         self.ch = ch = 4 * width
         self.linear = _init(nn.Linear(z_dim, 4 * 4 * ch), 1.0)
-        self.blocks = nn.Sequential(*[_UpBlock(ch, ch) for _ in range(int(math.log2(size // 4)))])
+        self.blocks = nn.Sequential(*[_UpBlock(ch, ch, act) for _ in range(int(math.log2(size // 4)))])
         self.bn = nn.BatchNorm2d(ch)
         self.conv = _init(nn.Conv2d(ch, channels, 3, 1, 1), 1.0)
 
@@ -92,7 +95,7 @@ class ResNetGenerator(nn.Module):
         """(N, z_dim) -> (N, C, size, size)."""
         h = self.linear(z).reshape(z.shape[0], self.ch, 4, 4)
         h = self.blocks(h)
-        return torch.tanh(self.conv(F.relu(self.bn(h))))
+        return torch.tanh(self.conv(self.act(self.bn(h))))
 
 
 # ----------------------------------------------------------------------------------- discriminator
@@ -179,7 +182,7 @@ def build_resnet(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options
     check_norm(m.d_norm)
     channels, size = shape[0], shape[1]
     g_in, d_extra = cond_inputs(m.z_dim, wiring)
-    g = ResNetGenerator(g_in, m.g_width, channels, size)
+    g = ResNetGenerator(g_in, m.g_width, channels, size, wiring.g_act)
     d = ResNetDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, "layer" if m.d_norm == "layer" else "none")
     if m.spectral_norm:
         add_spectral_norm(d)

@@ -6,4 +6,5 @@ from __future__ import annotations
 from .base import (CONDITIONINGS, RECIPES, Phase, Recipe, class_grid, draw_samples, normal_latents,  # noqa: F401
                    sampling_generator)
 
-from . import conditional, cyclegan, gan, gumbel, paired, seqgan, sequence, stargan, textcycle  # noqa: E402,F401  (fill the registry)
+from . import (conditional, cyclegan, gan, glo, gon, gumbel, paired, seqgan, sequence, stargan,  # noqa: E402,F401
+               textcycle, vae)  # (fill the registry)

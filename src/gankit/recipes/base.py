@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import SHARED, Config
-from ..data import DataInfo
+from ..data import DataInfo, Source
 from ..nets.base import NETS
 from ..registry import Registry
 from ..runtime import rows
@@ -101,6 +101,11 @@ class Recipe:
         self.z_dim = cfg.model.z_dim
         self.shape = tuple(info.shape)
 
+    def begin(self, source: Source) -> None:
+        """Called once by the loop before the first step of a fresh run (never on resume: the checkpoint
+        holds what it made): what a recipe computes from its whole training set (GLO's latents
+        initialised by PCA). Nothing by default."""
+
     @classmethod
     def check(cls, cfg: Config) -> None:
         """Rules between the recipe's options and the shared tables, at assembly (before any data is
@@ -115,15 +120,18 @@ class Recipe:
         lr, betas = (o.lr_g, o.betas_g) if net == "G" else (o.lr_d, o.betas_d)
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
 
-    def update(self, name: str, loss: Tensor, max_norm: float = 0.0) -> None:
-        """One step of optimiser ``name`` on ``loss``: zero the gradients, backpropagate, (with ``max_norm``
-        > 0, clip the gradients' total norm), step."""
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
+    def update(self, name: str | tuple[str, ...], loss: Tensor, max_norm: float = 0.0) -> None:
+        """One step of optimiser ``name`` (or of each of several, on one backward pass) on ``loss``: zero
+        the gradients, backpropagate, (with ``max_norm`` > 0, clip the gradients' total norm), step."""
+        opts = [self.optimizers[n] for n in ((name,) if isinstance(name, str) else name)]
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
         if max_norm > 0:
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], max_norm)
-        opt.step()
+            torch.nn.utils.clip_grad_norm_([p for opt in opts for g in opt.param_groups for p in g["params"]],
+                                           max_norm)
+        for opt in opts:
+            opt.step()
 
     @staticmethod
     @contextmanager

@@ -261,6 +261,8 @@ class Trainer:
             note = self._schedule_change(ckpt)
             if note:
                 log(note)
+        if not resume:
+            self.recipe.begin(self.source)   # what a recipe makes from its whole training set (GLO's PCA)
         created = not out.exists()
         if main and not resume:
             _clear_unfinished(out)
