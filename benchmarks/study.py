@@ -1,8 +1,9 @@
 """Lucic et al. (2018), "Are GANs Created Equal?", at laptop scale: seven GAN objectives and three generators
 without an adversary, one architecture, one budget, a random search, then the best setting rerun over seeds.
 
-    python benchmarks/study.py [--trials 5] [--seeds 5] [--steps 2500] [--out docs] [--work bench/study]
+    python benchmarks/study.py [--trials 6] [--seeds 5] [--steps 2500] [--out docs] [--work bench/study]
     python benchmarks/study.py --quick      # 2 trials, 2 seeds, 300 steps: checks the script end to end
+    python benchmarks/study.py --report     # the table and the plot again from docs/study.json
 
 Models: the objectives minimax, non-saturating, LSGAN, hinge, WGAN (weight clipping), WGAN-GP and
 f-GAN JS (``train.recipe=gan``), and the recipes vae, glo and gon. Every one uses the same generator — an MLP
@@ -21,7 +22,8 @@ Writes ``study.md`` (the protocol, the table — minimum, median and interquarti
 FIDs per model —, the verdict), ``study_fid.png`` (box plots of the same reruns, every trial as a dot) and
 ``study.json`` (every run) under ``--out``; then the held-out reconstruction table (``--no-reconstruction``
 skips it): GLO (latents fitted), GON, the VAE and a plain auto-encoder trained on 80% of the digits and
-scored on the other 20%. MNIST joins with ``--mnist`` when its files are on disk.
+scored on the other 20%. MNIST joins, with the same protocol and its own table, when its files are on disk
+under the data root (``gankit.data.vision``; nothing is downloaded): budget an hour more for it.
 """
 from __future__ import annotations
 
@@ -107,12 +109,12 @@ def run_one(model: str, setting: dict, seed: int, steps: int, work: Path, data: 
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
-    """(first quartile, median, third quartile), inf kept (a diverged run ranks last)."""
-    v = sorted(values)
-    finite = [x if math.isfinite(x) else 1e12 for x in v]
+    """(first quartile, median, third quartile) of the finite values (all inf: inf)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.inf, math.inf, math.inf
     q1, med, q3 = np.percentile(finite, [25, 50, 75])
-    back = lambda x: math.inf if x >= 1e11 else float(x)  # noqa: E731
-    return back(q1), back(med), back(q3)
+    return float(q1), float(med), float(q3)
 
 
 def study(data_name: str, data: list[str], ref: str, args, work: Path) -> dict:
@@ -134,34 +136,50 @@ def study(data_name: str, data: list[str], ref: str, args, work: Path) -> dict:
 
 
 def summary_rows(results: dict) -> list[dict]:
+    """Per model: min, median, quartiles of the finite reruns' FIDs (what the box plot draws), and how many
+    reruns and trials diverged."""
     rows = []
     for model in list(GANS) + list(LATENT):
         fids = [r["fid"] for r in results["reruns"] if r["model"] == model]
         trials = [r["fid"] for r in results["trials"] if r["model"] == model]
         q1, med, q3 = quartiles(fids)
-        rows.append({"model": model, "min": min(fids), "median": med, "iqr": q3 - q1, "q1": q1, "q3": q3,
-                     "diverged": sum(not math.isfinite(f) for f in fids),
-                     "trials_diverged": sum(not math.isfinite(f) for f in trials), "setting": results["best"][model]})
+        finite = [f for f in fids if math.isfinite(f)]
+        rows.append({"model": model, "min": min(finite, default=math.inf), "median": med, "iqr": q3 - q1,
+                     "q1": q1, "q3": q3, "runs": len(fids), "diverged": len(fids) - len(finite),
+                     "trials": len(trials), "trials_diverged": sum(not math.isfinite(f) for f in trials),
+                     "trial_range": (min((f for f in trials if math.isfinite(f)), default=math.inf),
+                                     max((f for f in trials if math.isfinite(f)), default=math.inf)),
+                     "setting": results["best"][model]})
     return rows
 
 
 def box_plot(results: dict, rows: list[dict], path: Path, title: str) -> None:
+    """Box plots of the finite reruns (whiskers: min and max), every trial as a grey dot beside them;
+    diverged runs as red crosses along the top."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     models = [r["model"] for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
     data = [[f for f in (r["fid"] for r in results["reruns"] if r["model"] == m) if math.isfinite(f)] for m in models]
     ax.boxplot([d if d else [np.nan] for d in data], whis=(0, 100), widths=0.55)
-    ceiling = max((f for d in data for f in d), default=1.0)
-    for i, m in enumerate(models, start=1):   # every trial of the search, lightly
+    finite = [r["fid"] for r in results["trials"] + results["reruns"] if math.isfinite(r["fid"])]
+    top = max(finite, default=1.0) * 2
+    for i, m in enumerate(models, start=1):
         t = [r["fid"] for r in results["trials"] if r["model"] == m]
-        shown = [min(f, ceiling * 3) for f in t]
-        ax.scatter(np.full(len(shown), i + 0.32), shown, s=12, c="0.6", marker="o", zorder=3)
+        ax.scatter(np.full(sum(map(math.isfinite, t)), i + 0.32), [f for f in t if math.isfinite(f)], s=12, c="0.6",
+                   zorder=3)
+        lost = sum(not math.isfinite(f) for f in t) + sum(not math.isfinite(r["fid"]) for r in results["reruns"]
+                                                          if r["model"] == m)
+        if lost:
+            ax.scatter([i], [top], marker="x", c="tab:red", s=30, zorder=3)
+            ax.annotate(f"{lost} diverged", (i, top), textcoords="offset points", xytext=(0, 6), ha="center",
+                        fontsize=7, color="tab:red")
     ax.set_xticks(range(1, len(models) + 1), models)
     ax.set_yscale("log")
+    ax.set_ylim(top=top * 2.5)
     ax.set_ylabel("FID (digits-classifier features, log scale)")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
@@ -179,8 +197,8 @@ def verdict(rows: list[dict]) -> list[str]:
     ranked = sorted(finite, key=lambda r: r["median"])
     gans = [r for r in ranked if r["model"] in GANS]
     best, best_gan = ranked[0], gans[0]
-    lines = [f"- **Lowest median FID here: {best['model']}** ({fmt(best['median'])}; "
-             f"best GAN objective: {best_gan['model']}, {fmt(best_gan['median'])})."]
+    lines = [f"- **Lowest median FID here: {best['model']}** ({fmt(best['median'])}"
+             + (")." if best is best_gan else f"; best GAN objective: {best_gan['model']}, {fmt(best_gan['median'])}).")]
     spread = sorted(rows, key=lambda r: -r["iqr"] if math.isfinite(r["iqr"]) else -1e12)
     widest, narrowest = spread[0], spread[-1]
     lines.append(f"- Seed spread (interquartile range of the reruns of one setting): from {fmt(narrowest['iqr'])} "
@@ -191,6 +209,11 @@ def verdict(rows: list[dict]) -> list[str]:
                      f"{len(gans)} objectives and these seeds, no GAN objective is clearly better than those.")
     else:
         lines.append(f"- No other GAN objective's interquartile range reaches {best_gan['model']}'s.")
+    lo = min(r["trial_range"][0] for r in gans)
+    hi = max(r["trial_range"][1] for r in gans if math.isfinite(r["trial_range"][1]))
+    lines.append(f"- The search matters as much as the objective: the GAN trials' FIDs span {fmt(lo)} to {fmt(hi)}, and "
+                 f"an objective whose {rows[0]['trials']} random settings missed a good learning "
+                 f"rate ranks low however good it can be.")
     latent = {r["model"]: r for r in rows if r["model"] in LATENT}
     lines.append("- Without an adversary: " + ", ".join(f"{m} {fmt(r['median'])}" for m, r in latent.items())
                  + f" against the best GAN's {fmt(best_gan['median'])}.")
@@ -214,6 +237,8 @@ def write_report(results: dict, recon: list[dict] | None, args, out: Path, minut
              "digits in the features of gankit's digits classifier (`eval.features=classifier`) — not "
              "Inception features, so the values are not comparable with the paper's, only their ordering is.", "",
              "![FID box plots](study_fid.png)", "",
+             "Statistics over the reruns that finished (a run whose loss turned NaN or infinite is counted as "
+             "diverged instead); the box plot draws the same reruns.", "",
              "| model | min | median | IQR | diverged reruns | diverged trials | best setting |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
@@ -221,7 +246,7 @@ def write_report(results: dict, recon: list[dict] | None, args, out: Path, minut
         setting = f"lr {s['lr']:.2g}, β₁ {s['beta1']:.2f}" + (f", D steps {s['d_steps']}" if "d_steps" in s else "") \
             + (f", λ {s['gp']:.2g}" if "gp" in s else "") + (f", clip {s['clip']:.2g}" if "clip" in s else "")
         lines.append(f"| {r['model']} | {fmt(r['min'])} | {fmt(r['median'])} | {fmt(r['iqr'])} | {r['diverged']} / "
-                     f"{args.seeds} | {r['trials_diverged']} / {args.trials} | {setting} |")
+                     f"{r['runs']} | {r['trials_diverged']} / {r['trials']} | {setting} |")
     lines += ["", "## What it says", ""] + verdict(rows)
     lines += ["", "Lucic et al.'s MNIST finding (the best FID of each model after a 100-setting wide search, in "
               "Inception features, as their table is reproduced by later papers): WGAN 6.7 ± 0.4, NS GAN "
@@ -233,10 +258,13 @@ def write_report(results: dict, recon: list[dict] | None, args, out: Path, minut
     if "mnist" in results:
         lines += ["", "## MNIST", ""] + [f"- {r['model']}: median {fmt(r['median'])}, IQR {fmt(r['iqr'])}"
                                          for r in summary_rows(results["mnist"])]
+    else:
+        lines += ["", "MNIST was not run: its files are not on the machine that wrote this (the same command "
+                      "runs it where they are, e.g. after `gankit train --preset mnist --set data.download=true`)."]
     if recon:
         lines += ["", "## Held-out reconstruction", "",
-                  "Trained on 80% of the digits (`digits.hold_out=true`) with the architecture above and each "
-                  "recipe's defaults, scored on the other 360 images: mean squared and absolute error per pixel, "
+                  "Trained on 80% of the digits (`digits.hold_out=true`) with the architecture above, Adam at 2e-4 "
+                  "(β₁ 0.5) and the presets' own options (`glo.lr_z=3`, `gon.beta=0.5`), scored on the other 360 images: mean squared and absolute error per pixel, "
                   "pixels in [0, 1]. GLO's latents of the held-out images are fitted with G fixed "
                   "(`glo.fit_steps` Adam steps from the nearest training latent); GON's are its gradients at "
                   "the origin; the VAE decodes the mean of q(z|x); the auto-encoder is `vae.variational=false`.",
@@ -258,7 +286,8 @@ def reconstruction(args, work: Path) -> list[dict]:
         out = work / f"recon-{preset}-{len(extra)}"
         shutil.rmtree(out, ignore_errors=True)
         sets = ARCH + extra + ["digits.hold_out=true", f"train.steps={steps}", f"train.sample_every={steps}",
-                               f"train.ckpt_every={steps}"]
+                               f"train.ckpt_every={steps}", "optim.lr_g=2e-4", "optim.lr_d=2e-4",
+                               "optim.betas_g=[0.5, 0.999]", "optim.betas_d=[0.5, 0.999]"]
         cfg = api.load_config(preset, set=sets)
         api.train(cfg, out)
         run = open_run(out)
@@ -275,16 +304,26 @@ def reconstruction(args, work: Path) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=5, help="random settings per model")
+    ap.add_argument("--trials", type=int, default=6, help="random settings per model")
     ap.add_argument("--seeds", type=int, default=5, help="reruns of each model's best setting")
     ap.add_argument("--steps", type=int, default=2500, help="generator steps per run")
     ap.add_argument("--search-seed", type=int, default=0, help="seed of the random search")
     ap.add_argument("--out", type=Path, default=Path("docs"), help="where study.md, study_fid.png, study.json go")
     ap.add_argument("--work", type=Path, default=Path("bench/study"), help="scratch run directories")
-    ap.add_argument("--mnist", action="store_true", help="also MNIST, when its files are on disk")
+    ap.add_argument("--no-mnist", action="store_true", help="skip MNIST even when its files are on disk")
     ap.add_argument("--no-reconstruction", action="store_true")
     ap.add_argument("--quick", action="store_true", help="2 trials, 2 seeds, 300 steps")
+    ap.add_argument("--report", action="store_true", help="only rewrite study.md and study_fid.png from "
+                                                            "the study.json under --out")
     args = ap.parse_args()
+    if args.report:
+        saved = json.loads((args.out / "study.json").read_text())
+        for key in ("trials", "seeds", "steps"):
+            setattr(args, key, int(saved["args"][key]))
+        args.quick = saved["args"]["quick"] == "True"
+        write_report(saved["results"], saved["reconstruction"], args, args.out, saved["minutes"])
+        print(f"wrote {args.out / 'study.md'} from {args.out / 'study.json'}")
+        return
     if args.quick:
         args.trials, args.seeds, args.steps = 2, 2, 300
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -292,15 +331,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     results = {"digits": study("digits", ["data.name=digits"], "digits", args, args.work)}
-    if args.mnist:
+    if not args.no_mnist:   # MNIST joins when its files are on disk (nothing is downloaded)
         try:
-            api.load_config("mnist")
             from gankit.data import load
 
             load(api.load_config("mnist").data)
-            results["mnist"] = study("mnist", ["data.name=mnist"], "mnist", args, args.work)
         except GankitError as e:
             print(f"MNIST skipped: {str(e).splitlines()[0]}", file=sys.stderr)
+        else:
+            results["mnist"] = study("mnist", ["data.name=mnist"], "mnist", args, args.work)
     recon = None if args.no_reconstruction else reconstruction(args, args.work)
     minutes = (time.perf_counter() - t0) / 60
     (args.out / "study.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},

@@ -10,6 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import gankit
+
 from gankit.assemble import resolve
 from gankit.cli import main
 from gankit.data import DataInfo
@@ -249,3 +251,30 @@ def test_resume_is_bitwise_and_the_commands_work(tmp_path, name, extra):
     assert x.shape == (20, 8, 8, 1) and np.isfinite(x).all() and x.std(0).mean() > 0   # images as (N, H, W, C)
     assert main(["interpolate", str(straight), "--out", str(tmp_path / "i.png"), "--rows", "2", "--steps", "4"]) == 0
     assert main(["eval", str(straight), "--ref", "digits", "--n", "200", "--metrics", "fid"]) == 0
+    images = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    x_hat = gankit.reconstruct(straight, images)
+    assert x_hat.shape == (5, 1, 8, 8) and torch.isfinite(x_hat).all()
+
+
+def test_reconstruct_refuses_runs_without_codes_and_wrong_shapes(tmp_path):
+    run = tmp_path / "gan"
+    assert main(["train", "--preset", "digits", "--out", str(run), *sets(["train.steps=2", "train.progress=false",
+                                                                          "model.g_width=16", "model.d_width=16"])]) == 0
+    with pytest.raises(gankit.GankitError, match="gan run has no latent code"):
+        gankit.reconstruct(run, torch.zeros(2, 1, 8, 8))
+    vae = tmp_path / "vae"
+    assert main(["train", "--preset", "vae", "--out", str(vae), *sets(SMALL + ["train.steps=2"])]) == 0
+    with pytest.raises(gankit.GankitError, match=r"shape \(1, 4, 4\)"):
+        gankit.reconstruct(vae, torch.zeros(2, 1, 4, 4))
+
+
+def test_latent_recipes_refuse_what_they_cannot_model_in_one_line(tmp_path, capsys):
+    cases = [(["train.recipe=vae", "data.name=ring8"], "vae.likelihood=bernoulli: needs images"),
+             (["train.recipe=glo", "data.name=ring8"], "needs a finite data set"),
+             (["train.recipe=gon", "model.z_dim=0"], "model.z_dim: must be positive")]
+    for items, message in cases:
+        out = tmp_path / "r"
+        assert main(["train", "--preset", "ring8", "--out", str(out), *sets(items)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+        assert not out.exists()   # nothing half-written

@@ -6,6 +6,7 @@
     run = gankit.train(cfg, "runs/ring")                            # the CLI's loop; returns the reopened run
     x = gankit.sample(run, 1000, seed=0)                            # (1000, 2) tensor on the CPU
     path = gankit.interpolate(gankit.open_run("runs/demo"), rows=4, steps=8)
+    x_hat = gankit.reconstruct("runs/glo", images)                  # glo, gon, vae: images from their codes
     scores = gankit.evaluate(x, ref="ring8")                        # every registered metric that applies
 
 Everything else in the package is internal. Errors a user can cause raise ``gankit.GankitError`` with
@@ -82,6 +83,21 @@ def interpolate(run: Run | str | Path, rows: int = 8, steps: int = 10, seed: int
                 ema: bool = True) -> Tensor:
     """Samples along ``rows`` latent paths of ``steps`` each (slerp or lerp): (rows · steps, *shape)."""
     return interpolation(_run(run), rows, steps, seed, mode, ema)
+
+
+def reconstruct(run: Run | str | Path, images: Tensor, ema: bool = True) -> Tensor:
+    """``images`` (N, *shape) in [-1, 1] decoded from their own latent codes, on the CPU: GLO fits them
+    with G fixed, GON takes the gradient at the origin, the VAE the mean of q(z | x)."""
+    from .recipes.latent import LatentRecipe
+
+    run = _run(run)
+    if not isinstance(run.recipe, LatentRecipe):
+        raise GankitError(f"reconstruct: a {run.cfg.train.recipe} run has no latent code of an image; "
+                          f"the glo, gon and vae recipes have")
+    if tuple(images.shape[1:]) != tuple(run.info.shape):
+        raise GankitError(f"reconstruct: images of shape {tuple(images.shape[1:])} given, the run makes "
+                          f"{tuple(run.info.shape)}")
+    return run.recipe.reconstruct(images.float(), ema=ema).cpu()
 
 
 def translate(run: Run | str | Path, images: Tensor | list[str], to: str | int | None = None,

@@ -120,7 +120,8 @@ class GLO(LatentRecipe):
         loss = self.loss(self.G(self.Z(index)), x).mean()
         report("loss/G", loss)
         self.update(("G", "Z"), loss)
-        self.Z.project_(index)
+        # the rows SGD moved: this batch's, and with several processes every rank's (gradients are averaged)
+        self.Z.project_(self.Z.weight.grad.abs().sum(1).nonzero().flatten())
 
     def prior(self, eps: Tensor) -> Tensor:
         """Draws of the fitted Gaussian, projected onto the sphere (or ball) G was trained on."""

@@ -117,6 +117,10 @@ class LatentRecipe(Recipe):
         if info.kind not in ("images", "points"):
             raise ConfigError(f"train.recipe={cfg.train.recipe}: needs images or points, data set "
                               f"'{info.name}' holds {info.kind}")
+        opts = cfg.owned.get(cfg.train.recipe)
+        if info.kind == "points" and getattr(opts, "likelihood", "") == "bernoulli":
+            raise ConfigError(f"{cfg.train.recipe}.likelihood=bernoulli: needs images in [-1, 1]; data set "
+                              f"'{info.name}' holds points: use {cfg.train.recipe}.likelihood=gaussian")
 
     @classmethod
     def check(cls, cfg: Config) -> None:
