@@ -66,9 +66,11 @@ def _run(run: Run | str | Path) -> Run:
     return run if isinstance(run, Run) else open_run(run)
 
 
-def sample(run: Run | str | Path, n: int, seed: int = 0, labels: Tensor | None = None, ema: bool = True) -> Tensor:
+def sample(run: Run | str | Path, n: int, seed: int = 0, labels: Tensor | None = None, ema: bool = True,
+           truncation: float | None = None) -> Tensor:
     """n samples (n, *shape) on the CPU, images in [-1, 1] or points; ``labels``: class indices (n,) or
-    condition vectors (n, C) of a conditional run (default: its classes in turn)."""
+    condition vectors (n, C) of a conditional run (default: its classes in turn); ``truncation`` psi: the
+    truncation trick, latents from N(0, I) truncated to [-psi, psi]."""
     run = _run(run)
     if run.recipe.conditioning in ("image", "domains"):
         raise GankitError("sample: this run translates images; use gankit.translate(run, images)")
@@ -76,7 +78,7 @@ def sample(run: Run | str | Path, n: int, seed: int = 0, labels: Tensor | None =
         raise GankitError("sample: this run translates sentences; use gankit.translate(run, sentences)")
     if n <= 0:
         raise GankitError(f"sample: n must be positive, got {n}")
-    return draw(run, n, seed=seed, ema=ema, labels=labels)
+    return draw(run, n, seed=seed, ema=ema, labels=labels, truncation=truncation)
 
 
 def interpolate(run: Run | str | Path, rows: int = 8, steps: int = 10, seed: int = 0, mode: str = "slerp",

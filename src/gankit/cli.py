@@ -40,6 +40,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="runs conditioned on attribute/embedding vectors: one row per sample (cycled to --n)")
     s.add_argument("--out", required=True, help="grid.png | folder/ (one PNG each) | samples.npy | samples.txt (token runs)")
     s.add_argument("--temperature", type=float, help="token runs: sample from softmax(logits / T) (default: the run's)")
+    s.add_argument("--truncation", type=float, metavar="PSI",
+                   help="the truncation trick: latents from N(0, I) truncated to [-PSI, PSI] (fewer, more typical "
+                        "samples as PSI falls); default: none")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its moving average")
     s.add_argument("--sampler", choices=("direct", "drs"),
@@ -161,7 +164,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     print(write_samples(open_run(args.run, sampler=args.sampler), args.n, args.out, seed=args.seed,
                         ema=not args.no_ema, label=args.label, condition=args.condition,
-                        temperature=args.temperature))
+                        temperature=args.temperature, truncation=args.truncation))
     return 0
 
 

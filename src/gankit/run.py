@@ -76,9 +76,23 @@ def open_run(run: str | Path, device: str = "cpu", sampler: str | None = None) -
     return LoadedRun(cfg, info, recipe, ckpt)
 
 
+def check_truncation(loaded: LoadedRun, truncation: float | None) -> None:
+    """--truncation psi: positive, and only for runs whose latents are normal draws decoded directly."""
+    if truncation is None:
+        return
+    if not truncation > 0:
+        raise GankitError(f"--truncation: must be positive (the bound psi of |z|, e.g. 0.5 to 1.5), got {truncation}")
+    if loaded.info.kind == "tokens":
+        raise GankitError("--truncation: token runs draw uniforms, not normal latents; use --temperature")
+    if loaded.recipe.rejection:
+        raise GankitError("--truncation: this run samples by discriminator rejection; add --sampler direct")
+
+
 def draw(loaded: LoadedRun, n: int, seed: int = 0, ema: bool = True, batch: int = 500,
-         labels: torch.Tensor | None = None) -> torch.Tensor:
+         labels: torch.Tensor | None = None, truncation: float | None = None) -> torch.Tensor:
     """n samples (n, *shape) on the CPU, from latents drawn with their own generator seeded ``seed``;
-    ``labels``: the conditions of a conditional run (default: its classes in turn)."""
-    out = draw_samples(loaded.recipe, n, seed, ema=ema, batch=batch, labels=labels)
+    ``labels``: the conditions of a conditional run (default: its classes in turn); ``truncation``: psi of
+    the truncation trick (``recipes.base.truncate_``)."""
+    check_truncation(loaded, truncation)
+    out = draw_samples(loaded.recipe, n, seed, ema=ema, batch=batch, labels=labels, truncation=truncation)
     return torch.cat(out) if out else torch.empty(0, *loaded.info.shape)

@@ -11,7 +11,7 @@ from torch import Tensor
 from .errors import GankitError
 from .images import default_scale, save_each, save_grid, save_points_plot, to_uint8
 from .data.text import decode_all
-from .run import LoadedRun, class_index, draw
+from .run import LoadedRun, check_truncation, class_index, draw
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -55,7 +55,8 @@ def write_text(loaded: LoadedRun, n: int, out: str, seed: int = 0, ema: bool = T
 
 
 def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema: bool = True,
-                  label: str | None = None, condition: str | None = None, temperature: float | None = None) -> str:
+                  label: str | None = None, condition: str | None = None, temperature: float | None = None,
+                  truncation: float | None = None) -> str:
     """Draw n samples and write them to ``out``; return a one-line description of what was written.
 
     Class-conditional runs: all of class ``label`` (a name or index), or else a class x sample grid
@@ -67,6 +68,7 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
     if kind == "sentences":
         raise GankitError("this run translates sentences: use gankit translate RUN INPUT.txt --out OUT.txt "
                           "--direction AtoB|BtoA")
+    check_truncation(loaded, truncation)
     conditional = kind == "class"
     if label is not None:
         k = class_index(loaded, label)
@@ -96,7 +98,7 @@ def write_samples(loaded: LoadedRun, n: int | None, out: str, seed: int = 0, ema
         labels = vectors[torch.arange(n) % len(vectors)]
     elif conditional:   # one class, or the recipe's own class x sample grid (as in training)
         labels = torch.full((n,), k) if label is not None else loaded.recipe.fixed_conditions(None, n, seed)
-    x = draw(loaded, n, seed=seed, ema=ema, labels=labels)
+    x = draw(loaded, n, seed=seed, ema=ema, labels=labels, truncation=truncation)
     if conditional and label is None:
         x, nrow = loaded.recipe.grid_images(x, labels)
     if kind == "array":

@@ -206,13 +206,23 @@ def class_grid(n: int, classes: int) -> tuple[Tensor, int]:
     return torch.arange(n) // per, per
 
 
+def truncate_(z: Tensor, psi: float, generator: torch.Generator) -> Tensor:
+    """The truncation trick (Brock et al. 2019): every value of z ~ N(0, I) outside [-psi, psi] redrawn
+    from ``generator`` until none is left, so z follows the normal truncated to [-psi, psi]; in place."""
+    outside = z.abs() > psi
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator).to(z)
+        outside = z.abs() > psi
+    return z
+
+
 def draw_samples(recipe: Recipe, n: int, seed: int, ema: bool = True, batch: int = 500,
-                 labels: Any = None) -> list[Tensor]:
+                 labels: Any = None, truncation: float | None = None) -> list[Tensor]:
     """n samples from any recipe, in CPU batches of ``batch``, from latents drawn with their own
     generator seeded ``seed`` (the global RNG is not touched). ``labels`` (n,) or (n, C): the
     conditions of a conditional recipe (default: its classes in turn). When the recipe's ``rejection``
     is set (``sample.method`` drs, or auto with a logistic objective), discriminator rejection sampling
-    (``recipes/drs.py``)."""
+    (``recipes/drs.py``). ``truncation`` psi: latents from the normal truncated to [-psi, psi] (``truncate_``)."""
     if recipe.rejection and labels is None:
         from .drs import rejection_sample
 
@@ -223,6 +233,8 @@ def draw_samples(recipe: Recipe, n: int, seed: int, ema: bool = True, batch: int
     out = []
     for start in range(0, n, batch):
         z = recipe.latents(min(batch, n - start), generator=gen)
+        if truncation is not None:
+            z = truncate_(z, truncation, gen)
         part = None if labels is None else labels[start:start + len(z)]
         out.append(recipe.sample(z, part, ema=ema).cpu())
     return out
