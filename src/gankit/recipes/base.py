@@ -137,14 +137,16 @@ class Recipe:
     @contextmanager
     def frozen(*nets: nn.Module) -> Iterator[None]:
         """No parameter gradients for ``nets`` inside (a D during the G step): gradients still flow through
-        them to their inputs."""
+        them to their inputs. Each parameter's flag is restored afterwards (an EMA copy has none to begin with)."""
+        flags = [[p.requires_grad for p in net.parameters()] for net in nets]
         for net in nets:
             net.requires_grad_(False)
         try:
             yield
         finally:
-            for net in nets:
-                net.requires_grad_(True)
+            for net, saved in zip(nets, flags):
+                for p, flag in zip(net.parameters(), saved):
+                    p.requires_grad_(flag)
 
     # ----------------------------------------------------------------------------- for sampling
 

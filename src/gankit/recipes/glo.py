@@ -19,11 +19,11 @@ from torch import Tensor, nn
 from ..config import Config
 from ..data import DataInfo, Source, StreamSource, TensorSource
 from ..errors import ConfigError
-from ..objectives import lap1_loss
+from ..objectives import lap1_loss, squared_error
 from ..options import option
 from ..runtime import report
 from .base import RECIPES, Phase, sampling_generator
-from .latent import CodeGaussian, LatentRecipe, fixed
+from .latent import CodeGaussian, LatentRecipe
 
 
 @dataclass
@@ -113,7 +113,7 @@ class GLO(LatentRecipe):
         """The reconstruction loss per sample (N,)."""
         if self.opts.loss == "lap1" and x.dim() == 4:
             return lap1_loss(x_hat, x, self.opts.levels)
-        return (x_hat - x).pow(2).flatten(1).mean(1)
+        return squared_error(x_hat, x) / x[0].numel()
 
     def g_step(self, batch: dict[str, Tensor]) -> None:
         x, index = batch["x"], batch["index"]
@@ -137,7 +137,7 @@ class GLO(LatentRecipe):
         """Latents (N, d) of new images x: started at the table's latent whose image is closest (among up
         to 2,048 rows), then ``fit_steps`` Adam steps on the loss with G fixed, projected after each."""
         x = x.to(self.device)
-        with sampling_generator(self, ema) as G, fixed(G), torch.enable_grad():
+        with sampling_generator(self, ema) as G, self.frozen(G), torch.enable_grad():
             rows = self.Z.weight.detach()
             if len(rows) > 2048:
                 rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:2048]]

@@ -120,7 +120,7 @@ class GON(LatentRecipe):
     def reconstruct(self, x: Tensor, ema: bool = True) -> Tensor:
         """x decoded from its gradient at the origin (the variational GON: from the mean of q(z | x))."""
         x = x.to(self.device)
-        with sampling_generator(self, ema) as G, torch.enable_grad():
-            z = self.latent(G, x, create_graph=False, draw=False)   # the global RNG is not touched
         with sampling_generator(self, ema) as G:
+            with torch.enable_grad():
+                z = self.latent(G, x, create_graph=False, draw=False)   # the global RNG is not touched
             return G(self.heads(z)[0] if self.opts.variational else z)

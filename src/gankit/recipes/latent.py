@@ -8,8 +8,7 @@ models without a prior of their own, and ``reconstruct`` (what the held-out reco
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -150,15 +149,3 @@ class LatentRecipe(Recipe):
         """x (N, *shape) decoded from its code (a training image's or a new one's)."""
         raise NotImplementedError
 
-
-@contextmanager
-def fixed(net: nn.Module) -> Iterator[nn.Module]:
-    """``net`` with no parameter gradients inside (gradients still reach its inputs); each parameter's
-    flag restored afterwards (an EMA copy has none to begin with)."""
-    flags = [p.requires_grad for p in net.parameters()]
-    net.requires_grad_(False)
-    try:
-        yield net
-    finally:
-        for p, flag in zip(net.parameters(), flags):
-            p.requires_grad_(flag)

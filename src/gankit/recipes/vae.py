@@ -81,11 +81,7 @@ class VAE(LatentRecipe):
     @torch.no_grad()
     def reconstruct(self, x: Tensor, ema: bool = True) -> Tensor:
         """x decoded from the mean of q(z | x) (the code, for the plain auto-encoder)."""
-        was = self.E.training
-        self.E.eval()
-        try:
-            mean, _ = self.E(x.to(self.device))
-        finally:
-            self.E.train(was)
+        with sampling_generator(self, ema=False, name="E") as E:
+            mean, _ = E(x.to(self.device))
         with sampling_generator(self, ema) as G:
             return G(mean)
