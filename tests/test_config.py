@@ -22,9 +22,13 @@ def test_every_preset_resolves_and_writes_only_its_own_tables():
         assert cfg.data.name
         written = C.read_toml(C.to_toml(cfg), "x")
         assert set(written) == set(cfg.to_dict()) <= set(cfg.tables())   # a data set's options join [data]
-    assert set(resolve("digits-cyclegan").tables()) == {"data", "model", "loss", "optim", "train", "eval", "cyclegan"}
-    assert set(resolve("digits-cond").tables()) == {"data", "model", "loss", "optim", "train", "eval", "cgan", "mlp", "digits"}
-    assert set(resolve("digits").tables()) == {"data", "model", "loss", "optim", "train", "eval", "sample", "gan", "mlp", "digits"}
+    assert set(resolve("digits-cyclegan").tables()) == {"data", "model", "loss", "optim", "train", "eval", "augment",
+                                                        "cyclegan"}
+    assert set(resolve("digits-cond").tables()) == {"data", "model", "loss", "optim", "train", "eval", "augment", "cgan",
+                                                    "mlp", "digits"}
+    assert set(resolve("digits").tables()) == {"data", "model", "loss", "optim", "train", "eval", "sample", "augment",
+                                               "gan", "mlp", "digits"}
+    assert "augment" not in resolve("vae").tables() and "augment" not in resolve("seqgan").tables()
 
 
 def test_overrides_are_typed():
@@ -68,7 +72,7 @@ def test_a_presets_tables_for_a_replaced_choice_are_dropped():
     (dict(preset="digitz"), "unknown preset 'digitz'; valid: celeba, cifar10, digits"),
     (dict(overrides=["train.stepz=3"]), "unknown config key 'train.stepz'; valid: train.recipe, train.steps"),
     (dict(overrides=["trian.steps=3"]), "unknown config table [trian]; this run's tables: data, model, loss, optim, "
-                                        "train, eval, sample, gan, mlp"),
+                                        "train, eval, sample, augment, gan, mlp"),
     (dict(overrides=["train.steps=abc"]), "train.steps: expected an integer, got 'abc'"),
     (dict(overrides=["model.spectral_norm=maybe"]), "model.spectral_norm: expected true or false"),
     (dict(overrides=["loss.name=wgan"]), "loss.name: unknown objective 'wgan'; valid: f-hellinger, f-js, f-kl, "
@@ -91,7 +95,7 @@ def test_a_presets_tables_for_a_replaced_choice_are_dropped():
     # the options of one recipe given to another
     (dict(preset="digits-cyclegan", overrides=["cgan.aux=1"]),
      "--set cgan.aux=1: [cgan] holds the options of recipe 'cgan', which this run does not use (train.recipe=cyclegan); "
-     "its tables: data, model, loss, optim, train, eval, cyclegan"),
+     "its tables: data, model, loss, optim, train, eval, augment, cyclegan"),
     (dict(preset="digits-cyclegan", overrides=["sample.method=drs"]),
      "--set sample.method=drs: [sample] does not apply to train.recipe=cyclegan"),
     (dict(preset="digits-cyclegan", overrides=["cyclegan.poool=3"]),
@@ -149,7 +153,7 @@ def test_old_layout_config_files_are_migrated(tmp_path):
     cfg = resolve(config_file=str(f))
     o = cfg.table("cyclegan")
     assert (o.cycle, o.identity, o.semantic, o.semantic_im, o.pool) == (7.0, 0.25, 3.0, 0.5, 9)
-    assert set(cfg.tables()) == {"data", "model", "loss", "optim", "train", "eval", "cyclegan"}
+    assert set(cfg.tables()) == {"data", "model", "loss", "optim", "train", "eval", "augment", "cyclegan"}
     f.write_text('[data]\nname = "digits-printed"\n[model]\narch = "resnet"\nz_dim = 0\ndepth = 2\n'
                  '[loss]\nname = "lsgan"\ncycle = 10.0\n[train]\nrecipe = "cyclegan"\npool = 50\n')
     assert resolve(config_file=str(f)).table("resnet").blocks == 2   # the ResNet generator's blocks

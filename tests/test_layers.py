@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 LAYERS: list[tuple[str, set[str]]] = [
     ("core", {"gankit.errors", "gankit.registry", "gankit.options", "gankit.runtime"}),
     ("schema", {"gankit.config"}),
-    ("parts", {"gankit.data", "gankit.nets", "gankit.objectives", "gankit.images"}),
+    ("parts", {"gankit.data", "gankit.nets", "gankit.objectives", "gankit.augment", "gankit.images"}),
     ("metrics", {"gankit.metrics"}),
     ("recipes", {"gankit.recipes"}),
     ("training", {"gankit.training", "gankit.assemble"}),

@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .metrics.registry import METRICS, is_output_key, output_keys
 from .objectives import OBJECTIVES
 from .options import check, fields, help_of, parse
+from .nets.base import NETS
 from .recipes import RECIPES
 from .registry import Registry
 
@@ -145,6 +146,9 @@ def assemble(layers: list[Raw], seed: int | None = None) -> Config:
     return cfg
 
 
+G_TRICKS = ("feature_matching", "ortho")   # [loss] keys a recipe's G step must add itself (Recipe.g_tricks)
+
+
 def validate(cfg: Config, recipe=None) -> None:
     """Every table's declared ranges and rules, the names that must exist in a registry, the recipe's rules."""
     recipe = recipe or _lookup(RECIPES, cfg.train.recipe, "train.recipe")
@@ -156,6 +160,14 @@ def validate(cfg: Config, recipe=None) -> None:
             able = ", ".join(n for n, r in RECIPES.items() if r.relativistic_ok)
             raise ConfigError(f"loss.name={cfg.loss.name}: a relativistic objective needs D's scores of real data in "
                               f"G's step, which train.recipe={cfg.train.recipe} does not give; recipes that do: {able}")
+        for key in G_TRICKS:
+            if getattr(cfg.loss, key) > 0 and not recipe.g_tricks:
+                able = ", ".join(n for n, r in RECIPES.items() if r.g_tricks)
+                raise ConfigError(f"loss.{key}: applies to the noise-to-image recipes ({able}), not train.recipe="
+                                  f"{cfg.train.recipe}; set loss.{key}=0")
+    if "model" in cfg.shared and cfg.model.mbstd and recipe.architectures is not NETS:
+        raise ConfigError(f"model.mbstd: the minibatch-std layer is in the noise-to-image discriminators (mlp, dcgan, "
+                          f"resnet), not those of train.recipe={cfg.train.recipe}; set model.mbstd=0")
     for m in cfg.eval.metrics:
         _lookup(METRICS, m, "eval.metrics")
     if cfg.eval.best and not is_output_key(cfg.eval.best):

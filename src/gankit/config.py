@@ -30,6 +30,7 @@ DATA_SPLITS = ("train", "test")
 NORMS = ("batch", "layer", "none")
 LR_DECAYS = ("none", "linear", "cosine")
 SAMPLERS = ("direct", "drs", "auto")
+SMOOTHABLE = ("minimax", "nonsaturating", "lsgan")   # objectives with a target on real data
 
 
 @dataclass
@@ -54,6 +55,8 @@ class ModelConfig:
     d_width: int = option(64, "discriminator width", above=0)
     d_norm: str = option("batch", "normalisation between D layers", choices=NORMS)
     spectral_norm: bool = option(False, "spectral normalisation on every D layer (SNGAN)")
+    mbstd: int = option(0, "a minibatch standard-deviation layer before D's head (Karras et al. 2018), over groups of "
+                           "this many samples (mlp, dcgan, resnet); 0 disables", min=0)
 
 
 @dataclass
@@ -62,6 +65,17 @@ class LossConfig:
     gp: float = option(0.0, "WGAN-GP gradient-penalty weight (lambda); 0 disables", min=0)
     r1: float = option(0.0, "R1 penalty weight (gamma); 0 disables", min=0)
     clip: float = option(0.0, "WGAN weight clipping to [-clip, clip] after each D step; 0 disables", min=0)
+    smooth: float = option(0.0, "one-sided label smoothing (Salimans et al. 2016): D's target on real data is 1 - smooth "
+                                "(minimax, nonsaturating, lsgan); 0 disables", min=0, below=1)
+    feature_matching: float = option(0.0, "weight of feature matching (Salimans et al. 2016) in G's loss: "
+                                          "‖E f(x) - E f(G(z))‖², f = D's last hidden features; 0 disables", min=0)
+    ortho: float = option(0.0, "orthogonal regularisation of G's weights (Brock et al. 2019; BigGAN uses 1e-4): "
+                               "β Σ_W ‖W Wᵀ ⊙ (1 - I)‖²_F; 0 disables", min=0)
+
+    def check(self, table: str) -> None:
+        if self.smooth > 0 and self.name not in SMOOTHABLE:
+            raise ConfigError(f"{table}.smooth: label smoothing needs a loss with targets — {table}.name "
+                              f"{', '.join(SMOOTHABLE)} (got {self.name})")
 
 
 @dataclass
@@ -128,9 +142,39 @@ class EvalConfig:
     best: str = option("", "keep checkpoints/best by this value (e.g. fid); \"\" = don't")
 
 
+AUGMENTS = ("none", "diffaugment", "ada")
+DIFF_POLICIES = ("color", "translation", "cutout")
+ADA_PIPELINES = ("blit", "geom", "color")
+
+
+@dataclass
+class AugmentConfig:
+    method: str = option("none", "what D sees of real and generated images: none, diffaugment (Zhao et al. 2020) "
+                                 "or ada (Karras et al. 2020)", choices=AUGMENTS)
+    policy: list[str] = option(help="diffaugment: its transforms, in order", choices=DIFF_POLICIES,
+                               factory=lambda: list(DIFF_POLICIES))
+    ada_pipeline: list[str] = option(help="ada: its transform groups", choices=ADA_PIPELINES,
+                                     factory=lambda: list(ADA_PIPELINES))
+    ada_target: float = option(0.6, "ada: the target of the overfitting heuristic r_t = E[sign D(real)]",
+                               above=0, below=1)
+    ada_interval: int = option(4, "ada: D steps between adjustments of p", above=0)
+    ada_kimg: float = option(100.0, "ada: thousands of images over which p can move from 0 to 1", above=0)
+    ada_p: float = option(0.0, "ada: p at the start of the run", min=0, max=1)
+    noise: float = option(0.0, "instance noise: the standard deviation added to D's inputs at step 0; 0 disables",
+                          min=0)
+    noise_steps: int = option(0, "instance noise falls linearly to 0 at this step; 0 = train.steps", min=0)
+
+    def check(self, table: str) -> None:
+        if self.method == "diffaugment" and not self.policy:
+            raise ConfigError(f"{table}.policy: diffaugment needs at least one of {', '.join(DIFF_POLICIES)}")
+        if self.method == "ada" and not self.ada_pipeline:
+            raise ConfigError(f"{table}.ada_pipeline: ada needs at least one of {', '.join(ADA_PIPELINES)}")
+
+
 # The tables every recipe may share, in the order they are written.
 SHARED: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "optim": OptimConfig,
-                           "train": TrainConfig, "eval": EvalConfig, "sample": SampleConfig}
+                           "train": TrainConfig, "eval": EvalConfig, "sample": SampleConfig,
+                           "augment": AugmentConfig}
 
 
 @dataclass
@@ -146,6 +190,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     owned: dict[str, Any] = field(default_factory=dict)
     shared: tuple[str, ...] = tuple(SHARED)
 

@@ -24,7 +24,7 @@ rasgan           -E_x log σ(D(x) - E D(G(z)))            the same with real and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -211,6 +211,56 @@ for _o in (Objective("minimax", d_minimax, g_minimax),
     OBJECTIVES.register(_o.name)(_o)
 for _name, _div in F_DIVERGENCES.items():
     OBJECTIVES.register(f"f-{_name}")(Objective(f"f-{_name}", *f_divergence_losses(_div)))
+
+
+def smoothed(objective: Objective, smooth: float) -> Objective:
+    """``objective`` with one-sided label smoothing (Salimans et al. 2016): D's target on real data is
+    t = 1 − smooth, the target on generated data stays 0; G's loss is unchanged.
+
+        minimax, nonsaturating:  L_D = −E_x[t log D(x) + (1 − t) log(1 − D(x))] − E_z[log(1 − D(G(z)))]
+        lsgan:                   L_D = ½E[(D(x) − t)²] + ½E[D(G(z))²]
+    """
+    t = 1.0 - smooth
+    if objective.d_loss is d_minimax:
+        d_loss = lambda real, fake: (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean() \
+            + F.softplus(fake).mean()  # noqa: E731
+    elif objective.d_loss is d_lsgan:
+        d_loss = lambda real, fake: 0.5 * ((real - t) ** 2).mean() + 0.5 * (fake ** 2).mean()  # noqa: E731
+    else:
+        raise ValueError(f"objective {objective.name} has no target to smooth")
+    return replace(objective, name=f"{objective.name}+smooth{smooth:g}", d_loss=d_loss)
+
+
+def objective_of(loss) -> Objective:
+    """The run's objective: ``loss.name`` from ``OBJECTIVES``, with ``loss.smooth`` applied."""
+    objective = OBJECTIVES.get(loss.name)
+    return smoothed(objective, loss.smooth) if getattr(loss, "smooth", 0.0) > 0 else objective
+
+
+# -------------------------------------------------------------------------------- the G-side tricks
+
+def feature_matching(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """Feature matching (Salimans et al. 2016):  ‖E_x f(x) − E_z f(G(z))‖²₂, f = D's last hidden features
+    (N, F); the batch means stand in for the expectations, the real side is a constant."""
+    return (real_features.detach().float().mean(0) - fake_features.float().mean(0)).pow(2).sum()
+
+
+def orthogonal_regularisation(net: nn.Module) -> Tensor:
+    """BigGAN's orthogonal regularisation (Brock et al. 2019):  Σ_W ‖W Wᵀ ⊙ (1 − I)‖²_F over every
+    convolution and linear weight of ``net``, each W seen as (out, rest): the filters pushed apart
+    without fixing their norms. Multiply by β (1e-4)."""
+    total = None
+    for module in net.modules():
+        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+            w = module.weight.flatten(1)
+            if isinstance(module, nn.modules.conv._ConvTransposeNd):
+                w = module.weight.transpose(0, 1).flatten(1)   # stored (in, out, ...): filters are its columns
+            gram = w @ w.t()
+            term = (gram * (1 - torch.eye(gram.shape[0], device=w.device, dtype=w.dtype))).pow(2).sum()
+            total = term if total is None else total + term
+    if total is None:
+        raise ValueError("orthogonal_regularisation: the net has no linear or convolution weight")
+    return total
 
 
 # ---------------------------------------------------------------------------------------- penalties

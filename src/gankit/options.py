@@ -99,8 +99,10 @@ def coerce(key: str, value: Any, typ: Any) -> Any:
 
 def check_range(key: str, value: Any, meta: dict) -> None:
     """The declared range and choices of one field."""
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        raise ConfigError(f"{key}: unknown value {value!r}; valid: {', '.join(map(str, meta['choices']))}")
+    choices = meta.get("choices")
+    for v in value if isinstance(value, list) and choices is not None else [value]:
+        if choices is not None and v not in choices:
+            raise ConfigError(f"{key}: unknown value {v!r}; valid: {', '.join(map(str, choices))}")
     for v in value if isinstance(value, list) else [value]:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             continue

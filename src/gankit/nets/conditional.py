@@ -108,8 +108,12 @@ class ConditionalD(nn.Module):
         maps = c.reshape(*c.shape, *(1,) * (x.dim() - 2)).expand(-1, -1, *x.shape[2:])
         return torch.cat([x, maps], dim=1)
 
+    def features(self, x: Tensor, c: Tensor) -> Tensor:
+        """(N, *shape), (N, C) -> (N, feature_dim): the inner D's features of x with its condition."""
+        return self.inner.features(self._input(x, c))
+
     def forward(self, x: Tensor, c: Tensor, with_aux: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        phi = self.inner.features(self._input(x, c))
+        phi = self.features(x, c)
         logit = self.inner.head(phi).reshape(x.shape[0])
         if self.embed is not None:
             logit = logit + (self.embed(c.to(phi.dtype)) * phi).sum(dim=1)

@@ -23,7 +23,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from .base import NETS, Wiring, cond_inputs
-from .layers import activation, check_square_image, add_spectral_norm, check_norm, linear_of_map, norm2d
+from .layers import MinibatchStd, activation, add_spectral_norm, check_norm, check_square_image, linear_of_map, norm2d
 
 # image side -> (side of the first feature map, number of stride-2 stages)
 SIZES = {8: (4, 1), 16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -78,18 +78,24 @@ class DCGANDiscriminator(nn.Module):
                  channels: int,   # image channels C
                  size: int,       # image side; a key of SIZES
                  norm: str,       # batch, layer or none (not on the first layer)
+                 mbstd: int = 0,  # minibatch-std group size, before the last stage (8 px: after it); 0: none
                  ) -> None:
         super().__init__()
         base, stages = SIZES[size]
         ch = width
         layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        for _ in range(stages - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
+        for i in range(stages - 1):
+            extra = 1 if mbstd and i == stages - 2 else 0
+            if extra:
+                layers.append(MinibatchStd(mbstd))
+            layers += [nn.Conv2d(ch + extra, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
+        if mbstd and stages == 1:
+            layers.append(MinibatchStd(mbstd))
         self.body = nn.Sequential(*layers)
         self.flatten = nn.Flatten()
-        self.feature_dim = ch * base * base
+        self.feature_dim = (ch + (1 if mbstd and stages == 1 else 0)) * base * base
         # the paper's last layer, a base x base valid convolution to one logit, is this linear map
         self.head = nn.Linear(self.feature_dim, 1)
         init_dcgan(self)
@@ -113,7 +119,7 @@ def build_dcgan(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options=
     channels, size = shape[0], shape[1]
     g_in, d_extra = cond_inputs(m.z_dim, wiring)
     g = DCGANGenerator(g_in, m.g_width, channels, size, wiring.g_act)
-    d = DCGANDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, m.d_norm)
+    d = DCGANDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, m.d_norm, m.mbstd)
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

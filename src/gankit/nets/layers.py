@@ -90,10 +90,11 @@ def is_weight_layer(module: nn.Module) -> bool:
 def per_sample(net: nn.Module) -> bool:
     """Does ``net`` treat the samples of a batch independently and change no state per forward, so that
     ``net(cat(a, b))`` is ``cat(net(a), net(b))``? Not with batch statistics (BatchNorm) or running
-    statistics, nor with spectral norm (one power iteration per training-mode forward). PacGAN's groups
+    statistics, nor with spectral norm (one power iteration per training-mode forward), nor with a layer
+    that ``mixes_samples`` (the minibatch standard deviation). PacGAN's groups
     of k consecutive samples stay apart when both parts hold a multiple of k."""
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "track_running_stats", False)
-                   or parametrize.is_parametrized(m) for m in net.modules())
+                   or parametrize.is_parametrized(m) or getattr(m, "mixes_samples", False) for m in net.modules())
 
 
 def add_spectral_norm(net: nn.Module) -> nn.Module:
@@ -123,6 +124,34 @@ class Packed(nn.Module):
         if n % self.k:
             raise ValueError(f"a packed discriminator (pack={self.k}) needs a batch that is a multiple of {self.k}, got {n}")
         return self.inner(x.reshape(n // self.k, self.k * x.shape[1], *x.shape[2:]))
+
+    def features(self, x: Tensor) -> Tensor:
+        """(N, *shape) -> (N / k, feature_dim): the inner D's features of each pack."""
+        n = x.shape[0]
+        return self.inner.features(x.reshape(n // self.k, self.k * x.shape[1], *x.shape[2:]))
+
+
+class MinibatchStd(nn.Module):
+    """The minibatch standard deviation (Karras et al. 2018): one feature (or feature map) appended to
+    each sample, the standard deviation of every feature over its group of samples, averaged — so D sees
+    how varied a batch is. Samples i, i + N/g, i + 2N/g, ... form a group of g (g: the largest divisor of
+    N up to ``group``). (N, F) -> (N, F + 1); (N, C, H, W) -> (N, C + 1, H, W)."""
+
+    mixes_samples = True   # a sample's output depends on the others (nets.layers.per_sample)
+
+    def __init__(self, group: int) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        g = max(d for d in range(1, min(self.group, n) + 1) if n % d == 0)
+        y = x.float().reshape(g, n // g, *x.shape[1:])
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()           # (N/g, *features)
+        s = std.reshape(n // g, -1).mean(dim=1).to(x.dtype)         # (N/g,)
+        s = s.repeat(g)                                              # sample i -> group i mod N/g
+        extra = s.reshape(n, 1, *(1,) * (x.dim() - 2)).expand(n, 1, *x.shape[2:])
+        return torch.cat([x, extra], dim=1)
 
 
 def check_square_image(arch: str, shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:

@@ -26,7 +26,7 @@ from ..config import ModelConfig
 from ..errors import ConfigError
 from ..options import option
 from .base import NETS, Wiring, cond_inputs
-from .layers import LayerStack, activation, add_spectral_norm, check_norm
+from .layers import LayerStack, MinibatchStd, activation, add_spectral_norm, check_norm
 
 
 class MLPGenerator(LayerStack):
@@ -69,11 +69,15 @@ class MLPDiscriminator(LayerStack):
                  width: int,                 # hidden units per layer
                  depth: int,                 # number of hidden layers
                  layer_norm: bool,           # LayerNorm before each LeakyReLU
+                 mbstd: int = 0,             # minibatch-std group size, before the last hidden layer; 0: none
                  ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         fan_in = math.prod(shape)
-        for _ in range(depth):
+        for i in range(depth):
+            if mbstd and i == depth - 1:
+                layers.append(MinibatchStd(mbstd))
+                fan_in += 1
             layers.append(nn.Linear(fan_in, width))
             if layer_norm:
                 layers.append(nn.LayerNorm(width))
@@ -109,7 +113,7 @@ def build_mlp(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options: M
     g = MLPGenerator(g_in, m.g_width, options.depth, shape, batch_norm=bool(wiring.cond_dim) and wiring.cond_g == "cbn",
                      act=wiring.g_act)
     d = MLPDiscriminator((math.prod(shape) * wiring.pack + d_extra,), m.d_width, options.depth,
-                         layer_norm=m.d_norm == "layer")
+                         layer_norm=m.d_norm == "layer", mbstd=m.mbstd)
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

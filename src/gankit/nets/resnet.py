@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..errors import ConfigError
 from .base import NETS, Wiring, cond_inputs
-from .layers import activation, add_spectral_norm, check_norm, check_square_image, norm2d
+from .layers import MinibatchStd, activation, add_spectral_norm, check_norm, check_square_image, norm2d
 
 SIZES = (16, 32, 64)
 
@@ -156,15 +156,18 @@ class ResNetDiscriminator(nn.Module):
                  channels: int,   # image channels C
                  size: int,       # image side: 16, 32 or 64
                  norm: str,       # "layer" (GroupNorm(1, C) before each block ReLU) or "none"
+                 mbstd: int = 0,  # minibatch-std group size, after the last block; 0: none
                  ) -> None:
         super().__init__()
         ch = 2 * width
         blocks: list[nn.Module] = [_OptimizedBlock(channels, ch, norm)]
         blocks += [_DownBlock(ch, ch, norm) for _ in range(int(math.log2(size // 16)))]
         blocks += [_PlainBlock(ch, norm), _PlainBlock(ch, norm)]
+        if mbstd:
+            blocks.append(MinibatchStd(mbstd))
         self.blocks = nn.Sequential(*blocks)
-        self.feature_dim = ch
-        self.head = _init(nn.Linear(ch, 1), 1.0)
+        self.feature_dim = ch + (1 if mbstd else 0)
+        self.head = _init(nn.Linear(self.feature_dim, 1), 1.0)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, size, size) -> (N, feature_dim): ReLU, then global sum pooling."""
@@ -183,7 +186,8 @@ def build_resnet(m: ModelConfig, shape: tuple[int, ...], wiring: Wiring, options
     channels, size = shape[0], shape[1]
     g_in, d_extra = cond_inputs(m.z_dim, wiring)
     g = ResNetGenerator(g_in, m.g_width, channels, size, wiring.g_act)
-    d = ResNetDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, "layer" if m.d_norm == "layer" else "none")
+    d = ResNetDiscriminator(m.d_width, channels * wiring.pack + d_extra, size, "layer" if m.d_norm == "layer" else "none",
+                            m.mbstd)
     if m.spectral_norm:
         add_spectral_norm(d)
     return g, d

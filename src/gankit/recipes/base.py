@@ -21,8 +21,10 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
+from ..augment import Augment
 from ..config import SHARED, Config
 from ..data import DataInfo, Source
+from ..errors import ConfigError
 from ..nets.base import NETS
 from ..registry import Registry
 from ..runtime import rows
@@ -75,10 +77,12 @@ class Recipe:
 
     and implements ``sample``; the rest has defaults here. Class attributes say what the recipe is to
     the assembler: ``tables`` (the shared tables it reads; only those are accepted and written),
-    ``architectures`` (the registry ``model.arch`` is looked up in), ``defaults`` ({"table.key": value}
+    ``architectures`` (the registry ``model.arch`` is looked up in; a recipe whose ``tables`` include
+    "augment" shows its D what ``shown`` makes of the images), ``defaults`` ({"table.key": value}
     for shared keys the preset, config file and --set leave unset) and ``batch_by_class`` (every batch
     holds data.batch_size samples of each class), ``relativistic_ok`` (its G step passes D's logits on real
-    data to ``Objective.g_loss``, so relativistic objectives may be chosen). Its own options are a dataclass registered with it
+    data to ``Objective.g_loss``, so relativistic objectives may be chosen), ``g_tricks`` (its G step adds
+    feature matching and orthogonal regularisation, ``loss.feature_matching``/``loss.ortho``). Its own options are a dataclass registered with it
     (``@RECIPES.register("cyclegan", options=CycleGANOptions)``), read from the table of its name.
     """
 
@@ -87,6 +91,7 @@ class Recipe:
     defaults: ClassVar[dict[str, Any]] = {}
     batch_by_class: ClassVar[bool] = False
     relativistic_ok: ClassVar[bool] = False   # its G step gives the objective D's logits on real data (RSGAN)
+    g_tricks: ClassVar[bool] = False   # its G step adds loss.feature_matching and loss.ortho
 
     conditioning: str = "none"          # see the table above
     classes: list[str] = []             # "class": the class names (labels index them)
@@ -100,6 +105,11 @@ class Recipe:
         self.device = device
         self.z_dim = cfg.model.z_dim
         self.shape = tuple(info.shape)
+        # what D is shown (``shown``): the [augment] table of a recipe that reads it
+        self.augment = Augment(cfg.augment, cfg.train.steps) if "augment" in self.tables else None
+        if self.augment is not None and cfg.augment.method != "none" and len(self.shape) != 3:
+            raise ConfigError(f"augment.method={cfg.augment.method}: needs images, and data set '{info.name}' gives "
+                              f"points {self.shape}; augment.noise (instance noise) works on any data")
 
     def begin(self, source: Source) -> None:
         """Called once by the loop before the first step of a fresh run (never on resume: the checkpoint
@@ -132,6 +142,14 @@ class Recipe:
                                            max_norm)
         for opt in opts:
             opt.step()
+
+    def shown(self, *xs: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """What the discriminator is shown of ``xs`` (real or generated images; an image and its condition
+        image together get the same draw): the run's ``[augment]`` pipeline at this step — DiffAugment or
+        ADA, then instance noise —, differentiable, so the G step's gradients pass through it."""
+        if self.augment is None:
+            return xs[0] if len(xs) == 1 else xs
+        return self.augment(*xs, step=self.step)
 
     @staticmethod
     @contextmanager

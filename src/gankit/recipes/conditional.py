@@ -50,7 +50,7 @@ class ConditionalGAN(GAN):
     """G: (z, c) -> x, D: (x, c) -> logit, for class labels or condition vectors of the data."""
 
     relativistic_ok = False   # its G step does not score real data
-    tables = ("data", "model", "loss", "optim", "train", "eval")
+    tables = ("data", "model", "loss", "optim", "train", "eval", "augment")
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         if not info.classes and not info.cond_dim:
@@ -119,15 +119,18 @@ class ConditionalGAN(GAN):
         real, t = batch["x"], self.target(batch)
         c = self.condition(t)
         fake = self.fake_for_d(lambda: self.G(self.latents(real.shape[0]), c))
+        shown_real, shown_fake = self.shown(real), self.shown(fake)
         aux = self.aux > 0
         if aux:
-            (real_logits, real_aux), (fake_logits, fake_aux) = self.D(real, c, with_aux=True), self.D(fake, c, with_aux=True)
+            (real_logits, real_aux), (fake_logits, fake_aux) = (self.D(shown_real, c, with_aux=True),
+                                                                self.D(shown_fake, c, with_aux=True))
         else:
-            real_logits, fake_logits = self.D(real, c), self.D(fake, c)
+            real_logits, fake_logits = self.D(shown_real, c), self.D(shown_fake, c)
+        self.augment.observe(real_logits)   # ADA: sign D(real) moves p
         loss = self.objective.d_loss(real_logits, fake_logits)
         w = self.mismatch
         if w > 0:
-            wrong_logits = self.D(real, self.condition(self.mismatched(t)))
+            wrong_logits = self.D(shown_real, self.condition(self.mismatched(t)))
             report("D/mismatched", wrong_logits.mean())
             loss = (1.0 - w) * loss + w * self.objective.d_loss(real_logits, wrong_logits)
         report("loss/D", loss)
@@ -137,7 +140,7 @@ class ConditionalGAN(GAN):
             a = aux_class_loss(real_aux, t) + aux_class_loss(fake_aux, t)
             report("loss/D_aux", a)
             loss = loss + self.aux * a
-        loss = loss + d_penalties(lambda x: self.D(x, c), real, fake, self.loss.gp, self.loss.r1, report)
+        loss = loss + d_penalties(lambda x: self.D(self.shown(x), c), real, fake, self.loss.gp, self.loss.r1, report)
         self.update("D", loss)
         if self.loss.clip > 0:
             clip_weights_(self.D, self.loss.clip)
@@ -147,14 +150,16 @@ class ConditionalGAN(GAN):
         c = self.condition(t)
         fake = self.fake_for_g(lambda: self.G(self.latents(c.shape[0]), c))   # the D step's c: the same batch
         with self.frozen(self.D):
+            shown = self.shown(fake)
             if self.aux > 0:
-                logits, aux_logits = self.D(fake, c, with_aux=True)
+                logits, aux_logits = self.D(shown, c, with_aux=True)
                 a = aux_class_loss(aux_logits, t)
                 report("loss/G_aux", a)
                 loss = self.objective.g_loss(logits) + self.aux * a
             else:
-                loss = self.objective.g_loss(self.D(fake, c))
-        report("loss/G", loss)
+                loss = self.objective.g_loss(self.D(shown, c))
+            report("loss/G", loss)
+            loss = loss + self.g_extras(lambda x: self.D.features(x, c), batch["x"], shown)
         self.update("G", loss)
 
     @torch.no_grad()

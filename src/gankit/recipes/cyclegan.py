@@ -51,7 +51,7 @@ from ..config import Config
 from ..data import DataInfo
 from ..errors import ConfigError
 from ..nets.classifier import SmallCNN, shift_images
-from ..objectives import OBJECTIVES, d_penalties, information_maximisation
+from ..objectives import d_penalties, information_maximisation, objective_of
 from ..options import option
 from ..runtime import report
 from .base import RECIPES, Phase, Recipe, sampling_generator
@@ -84,7 +84,7 @@ class CycleGAN(Recipe):
     """G_AB, G_BA, D_A, D_B; adversarial + cycle + identity losses."""
 
     conditioning = "domains"
-    tables = ("data", "model", "loss", "optim", "train", "eval")
+    tables = ("data", "model", "loss", "optim", "train", "eval", "augment")
     batch_by_class = True
     architectures = nets.TRANSLATORS
     defaults = {"model.arch": "unet", "model.z_dim": 0, "loss.name": "lsgan"}
@@ -106,8 +106,8 @@ class CycleGAN(Recipe):
         self.pool_A = ImagePool(self.opts.pool, self.shape).to(device)
         self.pool_B = ImagePool(self.opts.pool, self.shape).to(device)
         self.nets = {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B,
-                     "pool_A": self.pool_A, "pool_B": self.pool_B}
-        self.objective = OBJECTIVES.get(cfg.loss.name)
+                     "pool_A": self.pool_A, "pool_B": self.pool_B, **self.augment.state_nets()}
+        self.objective = objective_of(cfg.loss)
         self.loss = cfg.loss
         self.optimizers = {"G": self.adam(itertools.chain(self.G_AB.parameters(), self.G_BA.parameters()), "G"),
                            "D": self.adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), "D")}
@@ -163,7 +163,8 @@ class CycleGAN(Recipe):
         za, zb = self.latents(len(a)), self.latents(len(b))
         fake_b, fake_a = self.G_AB(a, za), self.G_BA(b, zb)
         with self.frozen(self.D_A, self.D_B):
-            adv = self.objective.g_loss(self.D_B(fake_b)) + self.objective.g_loss(self.D_A(fake_a))
+            adv = (self.objective.g_loss(self.D_B(self.shown(fake_b)))
+                   + self.objective.g_loss(self.D_A(self.shown(fake_a))))
         cycle = (self.G_BA(fake_b, za) - a).abs().mean() + (self.G_AB(fake_a, zb) - b).abs().mean()
         loss = adv + self.opts.cycle * cycle
         report("loss/G_adv", adv)
@@ -192,10 +193,11 @@ class CycleGAN(Recipe):
         fake_a, fake_b = self.pool_A.query(self._fakes[0]), self.pool_B.query(self._fakes[1])
         loss = torch.zeros((), device=self.device)
         for name, D, real, fake in (("A", self.D_A, a, fake_a), ("B", self.D_B, b, fake_b)):
-            real_logits, fake_logits = D(real), D(fake)
+            real_logits, fake_logits = D(self.shown(real)), D(self.shown(fake))
+            self.augment.observe(real_logits)   # ADA: sign D(real) of both domains moves the one p
             part = self.objective.d_loss(real_logits, fake_logits)
             report(f"loss/D_{name}", part)
-            score = lambda y, D=D: D(y).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
+            score = lambda y, D=D: D(self.shown(y)).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
             loss = loss + part + d_penalties(score, real, fake, self.loss.gp, self.loss.r1, report)
         self.update("D", loss)
         self._fakes = None

@@ -12,7 +12,7 @@ from ..config import Config
 from ..data import DataInfo
 from ..errors import ConfigError
 from ..nets.layers import per_sample
-from ..objectives import OBJECTIVES, clip_weights_, d_penalties
+from ..objectives import clip_weights_, d_penalties, feature_matching, objective_of, orthogonal_regularisation
 from ..options import option
 from ..runtime import report
 from .base import RECIPES, Phase, Recipe, sampling_generator
@@ -37,13 +37,14 @@ class GAN(Recipe):
     """G: z -> x, D: x -> logit, trained with any objective of ``gankit.objectives`` and its penalties."""
 
     relativistic_ok = True
+    g_tricks = True
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:
         super().__init__(cfg, info, device)
         self.opts = self.options(cfg)
         self.G, self.D = (m.to(device) for m in self.build_nets(cfg, info))
-        self.nets = {"G": self.G, "D": self.D}
-        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.nets = {"G": self.G, "D": self.D, **self.augment.state_nets()}   # ADA's p is saved with the weights
+        self.objective = objective_of(cfg.loss)
         self.loss = cfg.loss
         self.rejection = uses_drs(cfg)   # how draw_samples draws: G(z) directly, or with rejection by D
         self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D")}
@@ -100,12 +101,13 @@ class GAN(Recipe):
     def d_step(self, batch: dict[str, Tensor]) -> None:
         real = batch["x"]
         fake = self.fake_for_d(lambda: self.G(self.latents(real.shape[0])))
-        real_logits, fake_logits = self.d_logits(real, fake)
+        real_logits, fake_logits = self.d_logits(self.shown(real), self.shown(fake))
+        self.augment.observe(real_logits)   # ADA: sign D(real) moves p
         loss = self.objective.d_loss(real_logits, fake_logits)
         report("loss/D", loss)
         report("D/real", real_logits.mean())
         report("D/fake", fake_logits.mean())
-        loss = loss + d_penalties(self.D, real, fake, self.loss.gp, self.loss.r1, report)
+        loss = loss + d_penalties(lambda x: self.D(self.shown(x)), real, fake, self.loss.gp, self.loss.r1, report)
         self.update("D", loss)
         if self.loss.clip > 0:
             clip_weights_(self.D, self.loss.clip)
@@ -113,10 +115,28 @@ class GAN(Recipe):
     def g_step(self, batch: dict[str, Tensor]) -> None:
         fake = self.fake_for_g(lambda: self.G(self.latents(batch["x"].shape[0])))
         with self.frozen(self.D):   # no D gradients are needed for the generator's update
-            real = self.D(batch["x"]) if self.objective.relativistic else None
-            loss = self.objective.g_loss(self.D(fake), real)
-        report("loss/G", loss)
+            shown = self.shown(fake)
+            real = self.D(self.shown(batch["x"])) if self.objective.relativistic else None
+            loss = self.objective.g_loss(self.D(shown), real)
+            report("loss/G", loss)
+            loss = loss + self.g_extras(lambda x: self.D.features(x), batch["x"], shown)
         self.update("G", loss)
+
+    def g_extras(self, features: Callable[[Tensor], Tensor], real: Tensor, shown_fake: Tensor) -> Tensor | float:
+        """The G-side tricks of ``[loss]``: feature matching (D's ``features`` of what D is shown of the real
+        batch and of G's samples) and orthogonal regularisation of G's weights; 0.0 when both are off."""
+        extra: Tensor | float = 0.0
+        if self.loss.feature_matching > 0:
+            with torch.no_grad():
+                real_features = features(self.shown(real))
+            fm = feature_matching(real_features, features(shown_fake))
+            report("loss/G_fm", fm)
+            extra = extra + self.loss.feature_matching * fm
+        if self.loss.ortho > 0:
+            ortho = orthogonal_regularisation(self.G)
+            report("penalty/ortho", ortho)
+            extra = extra + self.loss.ortho * ortho
+        return extra
 
     @torch.no_grad()
     def sample(self, z: Tensor, labels: Tensor | None = None, ema: bool = True) -> Tensor:

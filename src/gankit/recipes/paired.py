@@ -25,7 +25,7 @@ from ..config import Config
 from ..data import Batches, DataInfo
 from ..data.paired import PAIR_TASKS, check_task, condition_shape
 from ..errors import ConfigError
-from ..objectives import OBJECTIVES, d_penalties
+from ..objectives import d_penalties, objective_of
 from ..options import option
 from ..runtime import report
 from .base import RECIPES, Phase, Recipe, sampling_generator
@@ -51,7 +51,7 @@ class Paired(Recipe):
     """G: (a, z) -> x, D: (a, x) -> patch logits, GAN + L1."""
 
     conditioning = "image"
-    tables = ("data", "model", "loss", "optim", "train", "eval")
+    tables = ("data", "model", "loss", "optim", "train", "eval", "augment")
     architectures = nets.TRANSLATORS
     defaults = {"model.arch": "unet"}
 
@@ -71,13 +71,13 @@ class Paired(Recipe):
         full = (self.condition_shape[0], *self.shape[1:])      # the condition after upsampling to the image size
         self.G, self.D = (m.to(device) for m in nets.build_translator(cfg.model, full, self.shape,
                                                                       options=cfg.owned.get(cfg.model.arch)))
-        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.objective = objective_of(cfg.loss)
         self.loss = cfg.loss
         self.optimizers = {"G": self.adam(self.G.parameters(), "G")}
         self.nets = {"G": self.G}
         self.phases = []
         if opts.adv > 0:
-            self.nets["D"] = self.D
+            self.nets.update({"D": self.D, **self.augment.state_nets()})   # ADA's p is saved with the weights
             self.optimizers["D"] = self.adam(self.D.parameters(), "D")
             self.phases.append(Phase("D", self.d_step, repeat=cfg.train.d_steps))
         self.phases.append(Phase("G", self.g_step, fresh_batch=not self.phases))
@@ -112,13 +112,14 @@ class Paired(Recipe):
         a, x = self.prepare(batch["a"]), batch["x"]
         with torch.no_grad():
             fake = self.G(a, self.latents(x.shape[0]))
-        real_logits = self.D(torch.cat([a, x], dim=1))
-        fake_logits = self.D(torch.cat([a, fake], dim=1))
+        real_logits = self.D(torch.cat(self.shown(a, x), dim=1))   # the pair gets one draw of [augment]
+        fake_logits = self.D(torch.cat(self.shown(a, fake), dim=1))
+        self.augment.observe(real_logits)   # ADA: sign D(real) moves p
         loss = self.objective.d_loss(real_logits, fake_logits)
         report("loss/D", loss)
         report("D/real", real_logits.mean())
         report("D/fake", fake_logits.mean())
-        D = lambda y: self.D(torch.cat([a, y], dim=1)).mean(dim=1)  # noqa: E731  (one score per sample)
+        D = lambda y: self.D(torch.cat(self.shown(a, y), dim=1)).mean(dim=1)  # noqa: E731  (one score per sample)
         loss = loss + d_penalties(D, x, fake, self.loss.gp, self.loss.r1, report)
         self.update("D", loss)
 
@@ -128,7 +129,7 @@ class Paired(Recipe):
         loss = torch.zeros((), device=self.device)
         if self.opts.adv > 0:
             with self.frozen(self.D):
-                adv = self.objective.g_loss(self.D(torch.cat([a, fake], dim=1)))
+                adv = self.objective.g_loss(self.D(torch.cat(self.shown(a, fake), dim=1)))
             report("loss/G_adv", adv)
             loss = loss + self.opts.adv * adv
         if self.opts.l1 > 0:

@@ -25,7 +25,7 @@ from ..data import DataInfo
 from ..data.text import EOS, PAD
 from ..errors import ConfigError
 from ..nets.sequence import SEQUENCE_NETS, LanguageModel, sequence_cnn
-from ..objectives import OBJECTIVES
+from ..objectives import objective_of
 from ..options import option
 from ..runtime import report, rows
 from .base import RECIPES, Phase, Recipe, sampling_generator
@@ -159,7 +159,7 @@ class SequenceGAN(TokenRecipe):
         o = self.opts
         self.G = self.language_model(cfg, info)
         self.D = sequence_d(o, len(info.vocab), self.length, device)
-        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.objective = objective_of(cfg.loss)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D"),
                            "G_adv": torch.optim.Adam(self.G.parameters(), lr=o.adv_lr, betas=tuple(cfg.optim.betas_g))}

@@ -24,7 +24,7 @@ from .. import nets
 from ..config import Config
 from ..data import DataInfo
 from ..errors import ConfigError
-from ..objectives import OBJECTIVES, aux_class_loss, d_penalties
+from ..objectives import aux_class_loss, d_penalties, objective_of
 from ..options import option
 from ..runtime import report, rows
 from .base import RECIPES, Phase, Recipe, sampling_generator
@@ -42,7 +42,7 @@ class StarGAN(Recipe):
     """G: (x, target domain) -> x', D: x -> (patch logits, domain logits)."""
 
     conditioning = "domains"
-    tables = ("data", "model", "loss", "optim", "train", "eval")
+    tables = ("data", "model", "loss", "optim", "train", "eval", "augment")
     batch_by_class = True
     architectures = nets.TRANSLATORS
     defaults = {"model.arch": "unet", "model.z_dim": 0, "loss.name": "lsgan"}
@@ -58,8 +58,8 @@ class StarGAN(Recipe):
         G, D = nets.build_translator(cfg.model, (c + k, *self.shape[1:]), self.shape, c, d_classes=k,
                                      options=cfg.owned.get(cfg.model.arch))
         self.G, self.D = G.to(device), D.to(device)
-        self.nets = {"G": self.G, "D": self.D}
-        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.nets = {"G": self.G, "D": self.D, **self.augment.state_nets()}   # ADA's p is saved with the weights
+        self.objective = objective_of(cfg.loss)
         self.loss = cfg.loss
         self.optimizers = {"G": self.adam(self.G.parameters(), "G"), "D": self.adam(self.D.parameters(), "D")}
         self.ema_targets = ["G"]
@@ -81,14 +81,15 @@ class StarGAN(Recipe):
         x, y = batch["x"], batch["y"]
         with torch.no_grad():
             fake = self.translate(self.G, x, self.targets(y), self.latents(len(x)))
-        real_logits, real_cls = self.D.classify(x)
-        fake_logits = self.D(fake)
+        real_logits, real_cls = self.D.classify(self.shown(x))
+        fake_logits = self.D(self.shown(fake))
+        self.augment.observe(real_logits)   # ADA: sign D(real) moves p
         adv = self.objective.d_loss(real_logits, fake_logits)
         cls = aux_class_loss(real_cls, y)
         report("loss/D", adv)
         report("loss/D_cls", cls)
         report("D/accuracy", (real_cls.argmax(1) == y).float().mean())
-        score = lambda v: self.D(v).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
+        score = lambda v: self.D(self.shown(v)).mean(dim=1)  # noqa: E731  (one score per image, for the penalties)
         loss = adv + self.opts.cls * cls + d_penalties(score, x, fake, self.loss.gp, self.loss.r1, report)
         self.update("D", loss)
 
@@ -97,7 +98,7 @@ class StarGAN(Recipe):
         to, z = self.targets(y), self.latents(len(x))
         fake = self.translate(self.G, x, to, z)
         with self.frozen(self.D):
-            fake_logits, fake_cls = self.D.classify(fake)
+            fake_logits, fake_cls = self.D.classify(self.shown(fake))
         adv = self.objective.g_loss(fake_logits)
         cls = aux_class_loss(fake_cls, to)
         rec = (self.translate(self.G, fake, y, z) - x).abs().mean()

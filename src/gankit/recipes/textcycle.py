@@ -50,7 +50,7 @@ from ..data import DataInfo
 from ..data.text import EOS, PAD, decode
 from ..errors import ConfigError
 from ..nets.seq2seq import SEQ2SEQ_NETS, Memory, Seq2Seq
-from ..objectives import OBJECTIVES
+from ..objectives import objective_of
 from ..options import option
 from ..runtime import report, rows
 from .base import RECIPES, Phase, Recipe, sampling_generator
@@ -188,7 +188,7 @@ class TextCycle(Recipe):
         self.G_AB, self.G_BA = Seq2Seq(self.E, decoders[0]), Seq2Seq(self.E, decoders[1])
         self.D_A = sequence_d(o, vocab, self.length, device)
         self.D_B = sequence_d(o, vocab, self.length, device)
-        self.objective = OBJECTIVES.get(cfg.loss.name)
+        self.objective = objective_of(cfg.loss)
         self.nets = {"E": self.E, "G_AB": decoders[0], "G_BA": decoders[1], "D_A": self.D_A, "D_B": self.D_B}
         self.optimizers = {"G": self.adam([*self.E.parameters(), *decoders[0].parameters(), *decoders[1].parameters()], "G"),
                            "D": self.adam([*self.D_A.parameters(), *self.D_B.parameters()], "D")}
