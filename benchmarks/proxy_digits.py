@@ -18,7 +18,6 @@ distance in its 128-d penultimate features to 2,000 images of a third draw.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +27,20 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from gankit.data.printed import _glyph, font_dir  # noqa: E402
+from gankit.data.printed import _glyph, font_dir
 
 HIGH = 160   # the glyph's drawing size
 
 
+SYMBOL_FONTS = ("cmex10.ttf", "cmsy10.ttf", "cmmi10.ttf")   # their digit codes draw symbols or old-style figures
+
+
 def fonts() -> list[str]:
-    """Every font of matplotlib's set whose ten digits are drawn as ten different glyphs."""
+    """Every font of matplotlib's set whose ten digits are drawn as ten different glyphs (not the symbol fonts)."""
     out = []
     for path in sorted(font_dir().glob("*.ttf")):
+        if path.name in SYMBOL_FONTS:
+            continue
         try:
             glyphs = [_glyph(path.name, d) for d in range(10)]
         except Exception:   # a font without digits
@@ -122,6 +125,18 @@ def make(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(out), labels
 
 
+def cached(kind: str, n: int, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``make(kind, n, seed)``, kept in ``cache`` as .npz after the first call."""
+    path = cache / f"{kind}-{n}-{seed}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return z["x"], z["y"]
+    x, y = make(kind, n, seed)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x, y=y)
+    return x, y
+
+
 def write(kind: str, out: Path, n: int, seed: int) -> None:
     images, labels = make(kind, n, seed)
     for i, (img, d) in enumerate(zip(images, labels)):
@@ -165,19 +180,19 @@ class Judge:
         torch.manual_seed(0)
         path = cache / f"judge-{kind}.pt"
         self.kind = kind
-        train_x, train_y = make(kind, 10000, 1001)
         self.net = JudgeNet(1 if kind == "grey" else 3)
-        self.net(to_tensor(train_x[:2]))
+        self.net(torch.zeros(2, 1 if kind == "grey" else 3, 28 if kind == "grey" else 32, 28 if kind == "grey" else 32))
         if path.exists():
             self.net.load_state_dict(torch.load(path, weights_only=True))
         else:
+            train_x, train_y = cached(kind, 10000, 1001, cache)
             self.fit(to_tensor(train_x), torch.from_numpy(train_y))
             cache.mkdir(parents=True, exist_ok=True)
             torch.save(self.net.state_dict(), path)
         self.net.eval()
-        test_x, test_y = make(kind, 2000, 1002)
+        test_x, test_y = cached(kind, 2000, 1002, cache)
         self.accuracy = float((self.predict(to_tensor(test_x)).argmax(1) == torch.from_numpy(test_y)).float().mean())
-        ref_x, _ = make(kind, 2000, 1003)
+        ref_x, _ = cached(kind, 2000, 1003, cache)
         self.ref_features = self.features(to_tensor(ref_x))
 
     def fit(self, x: torch.Tensor, y: torch.Tensor, epochs: int = 6) -> None:

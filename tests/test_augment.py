@@ -331,6 +331,8 @@ def test_a_run_with_ada_samples_and_keeps_its_p(tmp_path):
     (["loss.name=hinge", "loss.smooth=0.1"], "loss.smooth: label smoothing needs a loss with targets"),
     (["preset=digits-cyclegan", "loss.ortho=1e-4"], "loss.ortho: applies to the noise-to-image recipes"),
     (["preset=digits-inpaint", "model.mbstd=4"], "model.mbstd: the minibatch-std layer"),
+    (["preset=seqgan", "augment.method=ada"], "[augment] does not apply to train.recipe=seqgan"),
+    (["augment.method=ada", "augment.ada_target=1.5"], "augment.ada_target: must be in (0, 1)"),
 ])
 def test_bad_trick_settings_are_one_line(tmp_path, capsys, sets, message):
     argv = ["train", "--out", str(tmp_path / "r")]

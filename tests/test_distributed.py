@@ -135,3 +135,39 @@ def test_global_batchnorm_is_batchnorm_in_one_process():
     x = torch.randn(5, 2, 4, 4)
     assert torch.allclose(bn(x), ref(x), atol=1e-6)
     assert torch.allclose(bn[1].running_var, ref[1].running_var)
+
+
+# ------------------------------------------------------------------------------- evaluation over processes
+
+def test_eval_under_torchrun_shares_out_the_work_and_equals_one_process(tmp_path):
+    """`torchrun -m gankit eval RUN --ref digits` on 2 CPU processes: samples and features are computed
+    in shares (every other batch) and gathered; the numbers equal one process's, the picture is rank 0's."""
+    run = tmp_path / "run"
+    train1(run, "train.steps=20")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_HOME": str(tmp_path / "th")}
+    env.pop("GANKIT_INCEPTION_WEIGHTS", None)
+    args = ["eval", str(run), "--ref", "digits", "--n-samples", "1200", "--json", "--metrics", "fid,kid,pr,classifier"]
+    # separate caches: each run trains the digits classifier and computes the reference features itself
+    one = subprocess.run([sys.executable, "-m", "gankit", *args], capture_output=True, text=True,
+                         env={**env, "GANKIT_CACHE": str(tmp_path / "cache1")}, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    pic = tmp_path / "nearest.png"
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "gankit", *args, "--metrics", "fid,kid,pr,classifier,memorisation", "--picture", str(pic)],
+                         capture_output=True, text=True, env={**env, "GANKIT_CACHE": str(tmp_path / "cache2")},
+                         timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a = json.loads(one.stdout)
+    lines = [line for line in two.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1   # rank 0 alone reports
+    b = json.loads(lines[0])
+    for key in ("fid", "kid", "precision", "recall", "confidence", "judge_blur_ratio"):
+        assert b[key] == a[key], key
+    assert "memorised_share" in b and pic.exists()
+
+
+def test_map_batches_is_the_plain_map_in_one_process():
+    from gankit.runtime import map_batches
+
+    assert map_batches(lambda b: b * b, 5) == [0, 1, 4, 9, 16]
+    assert map_batches(lambda b: b, 0) == []

@@ -199,3 +199,65 @@ def test_the_registry_knows_every_metric_and_key():
             metric("bad", kinds="images", keys="fid", description="-")(lambda m: {})
         with pytest.raises(ValueError, match="registered twice"):
             metric("fid", kinds="images", keys="fid", lower="fid", description="-")(lambda m: {})
+
+
+# --------------------------------------------------------------------- a feature space that cannot judge
+
+def big_shapes(folder, n=200, seed=0):
+    """A folder of large filled shapes (class sub-folders), 32×32 grey: a set whose classifier learns the
+    classes but whose features cannot tell a blurred shape from a sharp one."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    kinds = ("square", "circle", "triangle", "cross")
+    for i in range(n):
+        img = Image.new("L", (32, 32), 0)
+        d = ImageDraw.Draw(img)
+        r = int(rng.integers(12, 16))
+        cx, cy = (int(v) for v in rng.integers(r, 33 - r, 2))
+        kind = kinds[i % 4]
+        if kind == "square":
+            d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=255)
+        elif kind == "circle":
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        elif kind == "triangle":
+            d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=255)
+        else:
+            d.rectangle([cx - r, cy - 3, cx + r, cy + 3], fill=255)
+            d.rectangle([cx - 3, cy - r, cx + 3, cy + r], fill=255)
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        img.save(folder / kind / f"{i:04d}.png")
+    return folder
+
+
+def test_a_weak_feature_space_withholds_its_verdicts_and_blobs_are_no_copies(tmp_path, capsys):
+    import torch
+
+    from gankit.metrics.evaluate import blurred, load_reference
+
+    ref = big_shapes(tmp_path / "shapes")
+    train = load_reference(str(ref)).x
+    blobs = blurred(blurred(train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))]))
+    np.save(tmp_path / "blobs.npy", ((blobs[:, 0, :, :, None].numpy() + 1) * 127.5).round().astype(np.uint8))
+    pic = tmp_path / "nearest.png"
+    assert main(["eval", str(tmp_path / "blobs.npy"), "--ref", str(ref), "--json", "--picture", str(pic)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    first = out["notes"][0]
+    assert first.startswith("the feature space cannot judge these images (") and "blurred real images score only" in first
+    assert "fid, kid, is, pr, dc, classifier withheld" in first
+    assert not {"fid", "kid", "precision", "density", "confidence"} & set(out)
+    assert out["judge_blur_ratio"] < 10 and out["judge_noise_ratio"] > out["judge_blur_ratio"]
+    assert out["memorised_share"] == 0.0 and pic.exists()   # blobs beside shapes are not copies
+    # asked for anyway
+    assert main(["eval", str(tmp_path / "blobs.npy"), "--ref", str(ref), "--json", "--metrics", "fid",
+                 "--trust-features"]) == 0
+    trusted = json.loads(capsys.readouterr().out)
+    assert "fid" in trusted and trusted["notes"][0].startswith("the feature space is weak (")
+
+
+def test_the_digits_classifier_can_judge(tmp_path, capsys):
+    x, _ = digits_uint8()
+    np.save(tmp_path / "real.npy", x[:500])
+    out = run_eval(capsys, tmp_path / "real.npy", "--metrics", "fid")
+    assert out["judge_blur_ratio"] > 10 and out["judge_noise_ratio"] > 10 and out["judge_accuracy"] > 0.9
+    assert "fid" in out and not any("cannot judge" in n for n in out["notes"])

@@ -142,6 +142,33 @@ def test_memorisation_flags_copies_and_mirror_images():
     assert m_mirror["memorised_share"] == 1.0 and (idx_m == np.arange(100, 200)).all()
 
 
+def test_memorisation_does_not_flag_a_sample_equally_far_from_every_training_image():
+    """On a varied set, the mean image is closer to every training image than they are to each other, so
+    a rule on distances alone (d_1 below the 1st percentile of real-to-real distances) calls it a copy
+    of whichever is nearest; the relative distance does not."""
+    from gankit.metrics.knn import knn_radii
+
+    rng = torch.Generator().manual_seed(1)
+    train = (torch.rand(300, 1, 16, 16, generator=rng) > 0.5).float() * 2 - 1   # varied: random patterns
+    blobs = train.mean(0, keepdim=True) + 0.05 * torch.randn(100, 1, 16, 16, generator=rng)
+    out, idx, relative = memorisation(blobs, train)
+    d1 = torch.cdist(blobs.flatten(1).double(), torch.cat([train, train.flip(-1)]).flatten(1).double()).min(1).values
+    old_rule = (d1.numpy() < np.percentile(knn_radii(train.flatten(1), k=1).double().numpy(), 1)).mean()
+    assert old_rule == 1.0                                   # the old rule flags every blob
+    assert out["memorised_share"] == 0.0 and relative.min() > 0.8
+    want = d1.numpy() / np.sort(torch.cdist(blobs.flatten(1).double(), torch.cat([train, train.flip(-1)])
+                                            .flatten(1).double()).numpy(), 1)[:, 1:51].mean(1)
+    np.testing.assert_allclose(relative, want, rtol=1e-9)   # d_1 / mean(d_2 .. d_51), by scipy-free numpy
+
+
+def test_memorisation_of_held_out_digits_is_rare():
+    from sklearn.datasets import load_digits
+
+    d = torch.tensor(load_digits().images / 8 - 1, dtype=torch.float32)[:, None]
+    out, _, _ = memorisation(d[1500:], d[:1500])
+    assert out["memorised_share"] < 0.01
+
+
 def test_pacgan_modes_hand_made():
     means = grid25().means.numpy()
     x = np.concatenate([means[:20] + 0.01, means[:5] + 1.0])   # 20 modes hit exactly, 5 points far off

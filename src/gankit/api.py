@@ -121,10 +121,12 @@ def translate(run: Run | str | Path, images: Tensor | list[str], to: str | int |
 
 
 def evaluate(samples: Tensor | str | Path, ref: str | Path, metrics: list[str] | None = None,
-             features: str | None = None, n: int = 10_000, seed: int = 0) -> dict[str, float]:
+             features: str | None = None, n: int = 10_000, seed: int = 0,
+             trust_features: bool = False) -> dict[str, float]:
     """The registered metrics (``metric_names()``; all that apply when ``metrics`` is None) of ``samples``
     — a tensor of images (N, C, H, W) in [-1, 1] or points (N, d), or a run directory, an image folder or a
-    ``.npy`` — against ``ref``, a preset name (its data set) or an image folder."""
+    ``.npy`` — against ``ref``, a preset name (its data set) or an image folder. Metrics computed in a
+    feature space that cannot judge the images (``judge_*`` values) are left out unless ``trust_features``."""
     if isinstance(samples, Tensor):
         x, kind = samples.detach().float().cpu(), ("images" if samples.dim() == 4 else "points")
     else:
@@ -132,7 +134,7 @@ def evaluate(samples: Tensor | str | Path, ref: str | Path, metrics: list[str] |
 
         x, kind = samples_of(str(samples), n=n, seed=seed)
     reference: Reference = load_reference(str(ref), n=n)
-    values, _ = _evaluate(x, kind, reference, metrics, features=features)
+    values, _ = _evaluate(x, kind, reference, metrics, features=features, trust_features=trust_features)
     return values
 
 

@@ -86,10 +86,15 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--features", help="inception | inception:WEIGHTS.pth | classifier | torchvision:MODEL "
                                       "(default: inception when its weights are present, else the reference's "
                                       "own classifier)")
-    e.add_argument("--n", type=int, default=10000, help="samples drawn from a run, and reference images used (default 10000)")
+    e.add_argument("--n", "--n-samples", dest="n", type=int, default=10000,
+                   help="samples drawn from a run, and reference images used (default 10000; under torchrun write "
+                        "--n-samples: torchrun reads --n as one of its own options)")
     e.add_argument("--seed", type=int, default=0, help="latent seed when SAMPLES is a run")
     e.add_argument("--sampler", choices=("direct", "drs"), help="when SAMPLES is a run: direct or drs (default: the run's)")
     e.add_argument("--picture", help="write samples beside their nearest training images to this PNG")
+    e.add_argument("--trust-features", action="store_true",
+                   help="report the metrics computed in the feature space even when its check says it cannot judge "
+                        "these images (weak classifier, blurred images not told from real ones)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     e.add_argument("--temperatures", help="token runs: sweep SAMPLES (an MLE run) over these sampling temperatures, "
                                           "e.g. 0.7,0.8,0.9,1.0,1.1,1.2 (the quality-diversity curve)")
@@ -220,8 +225,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"wrote {args.curve}")
         return 0
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    values, notes = evaluate_spec(args.samples, args.ref, metrics, features=args.features, n=args.n, seed=args.seed,
-                                  sampler=args.sampler, picture=Path(args.picture) if args.picture else None)
+    from .training.distributed import shared_evaluation
+
+    with shared_evaluation() as reports:   # torchrun: samples and features shared out over the processes
+        values, notes = evaluate_spec(args.samples, args.ref, metrics, features=args.features, n=args.n,
+                                      seed=args.seed, sampler=args.sampler,
+                                      picture=Path(args.picture) if args.picture and reports else None,
+                                      trust_features=args.trust_features)
+    if not reports:
+        return 0
     if args.json:
         print(json.dumps({**values, "notes": notes}))
     else:

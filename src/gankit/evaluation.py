@@ -76,7 +76,7 @@ def evaluate_translation_run(run_dir: str | Path, features: str | None = None,
 
 def evaluate_spec(samples: str, ref: str | None, metrics: list[str] | None = None, features: str | None = None,
                   n: int = 10_000, seed: int = 0, sampler: str | None = None,
-                  picture: Path | None = None) -> tuple[dict[str, float], list[str]]:
+                  picture: Path | None = None, trust_features: bool = False) -> tuple[dict[str, float], list[str]]:
     """`gankit eval SAMPLES --ref REF`: values and notes. A CycleGAN / StarGAN run needs no REF (and
     takes no ``metrics``): it is scored by the translation metrics."""
     conditioning = run_conditioning(samples)
@@ -95,7 +95,7 @@ def evaluate_spec(samples: str, ref: str | None, metrics: list[str] | None = Non
         raise GankitError("--ref is required: a preset name (its data set) or an image folder")
     x, kind = samples_of(samples, n=n, seed=seed, sampler=sampler)
     reference = load_reference(ref, n=n)
-    return evaluate(x, kind, reference, metrics, features=features, picture=picture)
+    return evaluate(x, kind, reference, metrics, features=features, picture=picture, trust_features=trust_features)
 
 
 # ------------------------------------------------------------------------------------------ text

@@ -8,6 +8,7 @@ REF is a preset name (its data set) or an image folder. Reference features are c
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from .. import data as data_mod
 from ..config import DataConfig, preset_names
 from ..errors import GankitError
+from ..runtime import rank_zero_first, shards
 from . import cache
 from .features import Extractor, get_extractor
 from .presets import preset_data
@@ -112,7 +114,7 @@ def choose_extractor(name: str | None, ref: Reference, notes: list[str]) -> Extr
     """--features NAME, else Inception when its weights are present, else the domain classifier.
     Building a network draws initial weights from the global torch RNG before the saved ones replace
     them: that happens on a forked RNG, so evaluating during training never changes the training."""
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), rank_zero_first():   # under torchrun, rank 0 trains and caches a classifier
         return _choose_extractor(name, ref, notes)
 
 
@@ -156,18 +158,73 @@ def reference_features(ref: Reference, ex: Extractor, notes: list[str]) -> dict[
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
     out = ex(ref.x)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
+    if shards().rank == 0:   # one writer when the evaluation is spread over processes
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **out)
+        os.replace(tmp, path)
     notes.append(f"reference features: computed for {len(ref.x)} images and cached ({path})")
     return out
 
 
+WEAK_ACCURACY = 0.7       # a classifier feature space below this held-out accuracy cannot judge
+WEAK_BLUR_RATIO = 10.0    # nor one where blurred real images score under this many times the real-vs-real distance
+
+
+def blurred(x: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) under a Gaussian blur of σ = side / 10: what a generator early in training draws."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    sigma = max(x.shape[-1] / 10, 0.5)
+    k = 2 * int(3 * sigma) + 1
+    return gaussian_blur(x.float(), [k, k], [sigma, sigma])
+
+
+def judge_check(ex: Extractor, ref: Reference, real: dict[str, np.ndarray]) -> dict[str, float]:
+    """Can this feature space tell real images from poor ones? Reference images split in halves A and B:
+    the Fréchet distance of A to B (what two draws of the same data score) against A to B blurred
+    (``blurred``) and A to uniform noise images, as ratios; and a classifier's held-out accuracy. Cached
+    beside the reference features."""
+    folder = cache.cache_dir("refstats")
+    path = folder / f"{ex.name}-{cache.key(ref.ident, ex.name, ex.preprocessing, len(ref.x))}-check.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from .fid import fid
+
+    order = torch.randperm(len(ref.x), generator=torch.Generator().manual_seed(0)).numpy()
+    a, b = order[:len(order) // 2], order[len(order) // 2:]
+    feats = real["features"]
+    floor = max(fid(feats[a], feats[b]), 1e-12)
+    noise = torch.rand(ref.x[b].shape, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    out = {"judge_blur_ratio": fid(feats[a], ex(blurred(ref.x[b]))["features"]) / floor,
+           "judge_noise_ratio": fid(feats[a], ex(noise)["features"]) / floor}
+    if getattr(ex, "test_accuracy", None) is not None:
+        out["judge_accuracy"] = float(ex.test_accuracy)
+    if shards().rank == 0:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(out))
+        os.replace(tmp, path)
+    return out
+
+
+def weak_judge(check: dict[str, float]) -> str:
+    """Why a feature space cannot judge (``judge_check``'s values), or "" when it can."""
+    reasons = []
+    if check.get("judge_accuracy", 1.0) < WEAK_ACCURACY:
+        reasons.append(f"its classifier's held-out accuracy is {check['judge_accuracy']:.3f} (< {WEAK_ACCURACY})")
+    if check["judge_blur_ratio"] < WEAK_BLUR_RATIO:
+        reasons.append(f"blurred real images score only {check['judge_blur_ratio']:.1f}x the distance between two "
+                       f"halves of the real data (< {WEAK_BLUR_RATIO:g}x)")
+    return "; ".join(reasons)
+
+
 def evaluate(samples: torch.Tensor, kind: str, ref: Reference, metrics: list[str] | None = None,
-             features: str | None = None, picture: Path | None = None) -> tuple[dict[str, float], list[str]]:
+             features: str | None = None, picture: Path | None = None,
+             trust_features: bool = False) -> tuple[dict[str, float], list[str]]:
     """The registered metrics named in ``metrics`` (all that apply to ``kind`` when None), in
     registration order: a flat dict of floats and human-readable notes (verdicts, which feature space,
-    caching)."""
+    caching). Images: the feature space is checked first (``judge_check``: ``judge_*`` values); when it
+    cannot judge (``weak_judge``), the metrics computed in it are withheld and the first note says why —
+    unless ``trust_features``."""
     if kind != ref.kind:
         raise GankitError(f"samples are {kind} but the reference '{ref.name}' holds {ref.kind}")
     if kind == "points":
@@ -181,16 +238,19 @@ def evaluate(samples: torch.Tensor, kind: str, ref: Reference, metrics: list[str
     out: dict[str, float] = {"n_samples": float(len(samples))}
     inputs = Inputs(samples, ref.name, picture=picture, distribution=ref.distribution)
     if kind == "images":
-        _prepare_images(inputs, todo, needs, ref, features, out)
+        todo = _prepare_images(inputs, todo, needs, ref, features, out, trust_features)
+        if shards().rank != 0:   # the features were shared out; the metrics are rank 0's
+            return out, inputs.notes
     for m in todo:
         out.update(m.fn(inputs))
     return out, inputs.notes
 
 
 def _prepare_images(inputs: Inputs, todo: list, needs: set[str], ref: Reference, features: str | None,
-                    out: dict[str, float]) -> None:
+                    out: dict[str, float], trust_features: bool = False) -> list:
     """Fill ``inputs`` with what the image metrics ``todo`` need: the feature space's outputs on the
-    samples and the reference, and pixels at the reference's shape."""
+    samples and the reference, and pixels at the reference's shape. Returns the metrics to compute:
+    ``todo`` without those of a feature space that cannot judge."""
     samples, notes = inputs.samples, inputs.notes
     by_pixels = [m.name for m in todo if "pixels" in m.needs]
     if tuple(samples.shape[1:]) != tuple(ref.x.shape[1:]) and by_pixels:
@@ -203,8 +263,21 @@ def _prepare_images(inputs: Inputs, todo: list, needs: set[str], ref: Reference,
         inputs.features, inputs.ref_features = fake["features"], real["features"]
         inputs.logits, inputs.ref_logits = fake.get("logits"), real.get("logits")
         inputs.classes = list(getattr(ex, "classes", None) or [])
+        check = judge_check(ex, ref, real)
+        out.update(check)
+        why = weak_judge(check)
+        if why:
+            judged = [m.name for m in todo if set(m.needs) & FEATURE_NEEDS]
+            if trust_features:
+                notes.insert(0, f"the feature space is weak ({why}); {', '.join(judged)} reported as asked "
+                                f"(--trust-features)")
+            else:
+                notes.insert(0, f"the feature space cannot judge these images ({why}): {', '.join(judged)} withheld; "
+                                f"choose another with --features, or report them anyway with --trust-features")
+                todo = [m for m in todo if m.name not in judged]
     if "pixels" in needs:
         inputs.pixels, inputs.ref_pixels = to_reference_shape(samples, ref.x), ref.x
+    return todo
 
 
 def to_reference_shape(samples: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

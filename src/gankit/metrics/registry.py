@@ -231,7 +231,8 @@ def _classifier(m: Inputs) -> dict[str, float]:
 
 @metric("memorisation", kinds="images", keys=("memorised_share", "nn_ratio_median", "nn_ratio_min"),
         lower="memorised_share", needs="pixels",
-        description="share of samples that are near-copies of training images, in pixel space")
+        description="share of samples far closer to one training image than to the next 50 (a copy; "
+                    "Carlini et al. 2023's relative distance), in pixel space")
 def _memorisation(m: Inputs) -> dict[str, float]:
     from .memorisation import memorisation, save_nearest_picture
 

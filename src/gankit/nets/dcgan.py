@@ -78,24 +78,22 @@ class DCGANDiscriminator(nn.Module):
                  channels: int,   # image channels C
                  size: int,       # image side; a key of SIZES
                  norm: str,       # batch, layer or none (not on the first layer)
-                 mbstd: int = 0,  # minibatch-std group size, before the last stage (8 px: after it); 0: none
+                 mbstd: int = 0,  # minibatch-std group size: one more map after the last stage; 0: none
                  ) -> None:
         super().__init__()
         base, stages = SIZES[size]
         ch = width
         layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        for i in range(stages - 1):
-            extra = 1 if mbstd and i == stages - 2 else 0
-            if extra:
-                layers.append(MinibatchStd(mbstd))
-            layers += [nn.Conv2d(ch + extra, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
+        for _ in range(stages - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
-        if mbstd and stages == 1:
+        if mbstd:   # after the convolutions, which run slowly on CPUs over an odd number of channels
             layers.append(MinibatchStd(mbstd))
+            ch += 1
         self.body = nn.Sequential(*layers)
         self.flatten = nn.Flatten()
-        self.feature_dim = (ch + (1 if mbstd and stages == 1 else 0)) * base * base
+        self.feature_dim = ch * base * base
         # the paper's last layer, a base x base valid convolution to one logit, is this linear map
         self.head = nn.Linear(self.feature_dim, 1)
         init_dcgan(self)

@@ -27,7 +27,7 @@ from ..data import DataInfo, Source
 from ..errors import ConfigError
 from ..nets.base import NETS
 from ..registry import Registry
-from ..runtime import rows
+from ..runtime import map_batches, rows
 
 RECIPES: Registry = Registry("recipe")
 
@@ -250,11 +250,13 @@ def draw_samples(recipe: Recipe, n: int, seed: int, ema: bool = True, batch: int
         return list(rejection_sample(recipe, n, seed, ema=ema, percentile=s.drs_percentile,
                                      gamma=s.drs_gamma).split(batch))
     gen = torch.Generator().manual_seed(seed)
-    out = []
+    latents = []   # every batch's latents, in order: the generator's draws do not depend on who samples
     for start in range(0, n, batch):
         z = recipe.latents(min(batch, n - start), generator=gen)
-        if truncation is not None:
-            z = truncate_(z, truncation, gen)
-        part = None if labels is None else labels[start:start + len(z)]
-        out.append(recipe.sample(z, part, ema=ema).cpu())
-    return out
+        latents.append(truncate_(z, truncation, gen) if truncation is not None else z)
+
+    def one(b: int) -> Tensor:
+        part = None if labels is None else labels[b * batch:b * batch + len(latents[b])]
+        return recipe.sample(latents[b], part, ema=ema).cpu()
+
+    return map_batches(one, len(latents), desc="samples")   # spread over an evaluation's processes (torchrun)

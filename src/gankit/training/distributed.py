@@ -22,11 +22,14 @@ group (NCCL on CUDA, gloo on CPU). The run is then the one-process run of the sa
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..runtime import World, set_world, world
+from ..runtime import World, set_shards, set_world, world
 
 
 
@@ -45,6 +48,26 @@ def init(device: torch.device) -> World:
         dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
     set_world(World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))))
     return world()
+
+
+@contextmanager
+def shared_evaluation() -> Iterator[bool]:
+    """Under torchrun, an evaluation spread over the processes (``gankit eval``): join the process group
+    and share out the batches of samples and features (``runtime.set_shards``); yields whether this
+    process is the one that reports (rank 0). One process: yields True and changes nothing."""
+    if not launched():
+        yield True
+        return
+    from .device import pick_device
+
+    w = init(local_device(pick_device("auto")))
+    set_world(World())   # no training: per-sample noise is this process's own
+    set_shards(w)
+    try:
+        yield w.main
+    finally:
+        set_shards(World())
+        shutdown()
 
 
 def shutdown() -> None:

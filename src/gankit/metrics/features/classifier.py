@@ -21,7 +21,7 @@ from ...errors import GankitError
 from ...nets.classifier import SmallCNN, shift_images
 from .. import cache
 from ..presets import preset_data
-from .base import FEATURES
+from .base import FEATURES, extract
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, classes: int, epochs: int = 30, seed: int = 0,
@@ -101,13 +101,13 @@ class DomainClassifier:
         return x
 
     def __call__(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        feats, logits = [], []
-        with torch.inference_mode():
-            for i in range(0, len(images), self.batch_size):
-                f = self.net.features(self.prepare(images[i:i + self.batch_size]))
-                feats.append(f.double())
-                logits.append(self.net.head(f).double())
-        return {"features": torch.cat(feats).numpy(), "logits": torch.cat(logits).numpy()}
+        def batch(x: torch.Tensor) -> dict[str, torch.Tensor]:
+            with torch.inference_mode():
+                f = self.net.features(self.prepare(x))
+                return {"features": f, "logits": self.net.head(f)}
+
+        return extract(batch, images, self.batch_size,
+                       lambda: {"features": (0, self.dim), "logits": (0, len(self.classes))}, desc=self.name)
 
 
 @FEATURES.register("classifier")

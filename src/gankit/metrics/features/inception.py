@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from torchvision.models import inception as tv_inception
 
 from ...errors import GankitError
-from .base import FEATURES
+from .base import FEATURES, extract
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 #: torch-fidelity's name for the same tensors, also accepted in the hub cache.
@@ -263,15 +263,13 @@ class InceptionExtractor:
         images = check_images(images, "inception features")
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         w = self.net.fc.weight
-        feats, logits = [], []
-        for i in range(0, images.shape[0], self.batch_size):
-            x = preprocess(images[i:i + self.batch_size].to(self.device))
-            f = pool3(self.net, x.contiguous(memory_format=fmt))
-            feats.append(f.double().cpu())
-            logits.append((f @ w.T).double().cpu())  # no bias: the IS convention (module docstring)
-        if not feats:
-            return {"features": np.zeros((0, DIM)), "logits": np.zeros((0, NUM_LOGITS))}
-        return {"features": torch.cat(feats).numpy(), "logits": torch.cat(logits).numpy()}
+
+        def batch(part: Tensor) -> dict[str, Tensor]:
+            f = pool3(self.net, preprocess(part.to(self.device)).contiguous(memory_format=fmt))
+            return {"features": f, "logits": f @ w.T}   # no bias: the IS convention (module docstring)
+
+        return extract(batch, images, self.batch_size, lambda: {"features": (0, DIM), "logits": (0, NUM_LOGITS)},
+                       desc="inception")
 
 
 @FEATURES.register("inception")

@@ -31,7 +31,7 @@ import torchvision
 from torch import Tensor, nn
 
 from ...errors import GankitError
-from .base import FEATURES
+from .base import FEATURES, extract
 from .inception import check_batch_size, check_images, load_state_dict_file, resolve_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -209,20 +209,17 @@ class TorchvisionExtractor:
     @torch.inference_mode()
     def __call__(self, images: Tensor) -> dict[str, np.ndarray]:
         images = check_images(images, f"{self.name} features")
-        feats, logits = [], []
-        for i in range(0, images.shape[0], self.batch_size):
-            x = self.preprocess(images[i:i + self.batch_size].to(self.device))
+
+        def batch(part: Tensor) -> dict[str, Tensor]:
+            x = self.preprocess(part.to(self.device))
             self._hooked.clear()
             out = self.net(x)
             if self.head is not None:
-                f, lg = out, self.head(out)
-            else:
-                f, lg = _pool_features(self._hooked[-1]), out.flatten(1)
-            feats.append(f.double().cpu())
-            logits.append(lg.double().cpu())
-        if not feats:
-            return {"features": np.zeros((0, self.dim)), "logits": np.zeros((0, len(self.classes)))}
-        return {"features": torch.cat(feats).numpy(), "logits": torch.cat(logits).numpy()}
+                return {"features": out, "logits": self.head(out)}
+            return {"features": _pool_features(self._hooked[-1]), "logits": out.flatten(1)}
+
+        return extract(batch, images, self.batch_size,
+                       lambda: {"features": (0, self.dim), "logits": (0, len(self.classes))}, desc=self.name)
 
 
 @FEATURES.register("torchvision")
