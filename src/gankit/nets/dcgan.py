@@ -88,7 +88,7 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
-        if mbstd:   # after the convolutions, which run slowly on CPUs over an odd number of channels
+        if mbstd:   # after the convolutions: before the last one it tripled the step time here (docs/BENCHMARKS.md)
             layers.append(MinibatchStd(mbstd))
             ch += 1
         self.body = nn.Sequential(*layers)
