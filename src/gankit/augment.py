@@ -241,11 +241,6 @@ class Augment(nn.Module):
         self.register_buffer("calls", torch.zeros((), dtype=torch.int64))    # observe() calls since p moved
 
     @property
-    def active(self) -> bool:
-        """Does it change anything at all?"""
-        return self.cfg.method != "none" or self.cfg.noise > 0
-
-    @property
     def adaptive(self) -> bool:
         """ADA: it has state to save."""
         return self.cfg.method == "ada"
@@ -292,7 +287,3 @@ class Augment(nn.Module):
                      .clamp(0.0, 1.0))
         self.signs.zero_()
         self.calls.zero_()
-
-    def overfitting(self) -> float:
-        """r_t so far in the current interval (NaN before the first observation)."""
-        return float(self.signs[0] / self.signs[1]) if float(self.signs[1]) else float("nan")
