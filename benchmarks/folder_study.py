@@ -68,6 +68,7 @@ VARIANTS: dict[str, list[str]] = {
     "fast-lr5e-4-width96": ["train.fast=true", "optim.lr_g=5e-4", "optim.lr_d=5e-4", "model.g_width=96",
                             "model.d_width=96"],
     "fast-lr5e-4-cgan": ["train.fast=true", "optim.lr_g=5e-4", "optim.lr_d=5e-4", "train.recipe=cgan"],
+    "cgan": ["optim.lr_g=5e-4", "optim.lr_d=5e-4", "train.recipe=cgan"],
 }
 
 

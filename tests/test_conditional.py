@@ -1,5 +1,7 @@
 """Conditional GANs: the conditional layers against hand computations, every architecture × mode, the
 recipe's losses, sampling by class, and the errors users can cause."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -114,7 +116,6 @@ def test_conditional_steps_train_with_finite_losses(tmp_path, sets):
     for s in sets:
         argv += ["--set", s]
     assert main(argv) == 0
-    import json
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(v) for r in rows for v in r.values())
     if "cgan.mismatch=0.5" in sets:
@@ -258,3 +259,47 @@ def test_an_embedding_conditioned_run_trains_matching_aware_and_samples_given_ve
     assert main(["train", "--preset", "digits-cond", "--out", str(tmp_path / "a"), "--set", f"data.labels={tmp_path / 'emb.npy'}",
                  "--set", "cgan.aux=1"]) == 2
     assert "not embeddings" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- gan.condition=auto (the folder preset)
+
+def test_the_folder_preset_conditions_on_class_folders_and_trains_plain_folders_unconditionally(digit_folder, tmp_path,
+                                                                                                   capsys):
+    import shutil
+    import tomllib
+
+    from gankit.run import open_run
+
+    small = [*FAST, "--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "train.grid=6"]
+    run = tmp_path / "labelled"
+    argv = ["train", "--preset", "folder", "--out", str(run), "--set", f"data.path={digit_folder}", *small]
+    assert main(argv + ["--set", "train.steps=4"]) == 0
+    assert "gan.condition=auto: the data has 3 classes, so this run is train.recipe=cgan" in capsys.readouterr().err
+    saved = tomllib.loads((run / "config.toml").read_text())
+    assert saved["train"]["recipe"] == "cgan" and "gan" not in saved and saved["cgan"]["reuse_fake"] is True
+    assert open_run(run).recipe.conditioning == "class"
+    # resumed with the preset named again: the run's data decides alike, so nothing differs
+    assert main(argv + ["--set", "train.steps=6", "--resume"]) == 0
+    latest = (run / "checkpoints" / "latest").read_text().strip()
+    assert json.loads((run / "checkpoints" / latest / "state.json").read_text())["step"] == 6
+
+    plain = tmp_path / "plain"   # the same images without class sub-folders
+    plain.mkdir()
+    for i, f in enumerate(sorted(digit_folder.rglob("*.png"))):
+        shutil.copy(f, plain / f"{i:03d}.png")
+    for data, sets in ((plain, []), (digit_folder, ["gan.condition=none"])):
+        out = tmp_path / f"gan-{len(sets)}"
+        argv = ["train", "--preset", "folder", "--out", str(out), "--set", f"data.path={data}", "--set", "train.steps=2",
+                *small, *(a for s in sets for a in ("--set", s))]
+        assert main(argv) == 0
+        assert "gan.condition=auto" not in capsys.readouterr().err
+        assert tomllib.loads((out / "config.toml").read_text())["train"]["recipe"] == "gan"
+        assert open_run(out).recipe.conditioning == "none"
+
+    for bad, message in (("gan.pack=2", "gan.pack=2: PacGAN is not combined with gan.condition=auto"),
+                         ("sample.method=drs", "sample.method=drs: not combined with gan.condition=auto")):
+        assert main(["train", "--preset", "folder", "--out", str(tmp_path / "bad"), "--set",
+                     f"data.path={digit_folder}", "--set", bad, *small]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "bad").exists()

@@ -19,7 +19,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("parts", {"gankit.data", "gankit.nets", "gankit.objectives", "gankit.augment", "gankit.images"}),
     ("metrics", {"gankit.metrics"}),
     ("recipes", {"gankit.recipes"}),
-    ("training", {"gankit.training", "gankit.assemble"}),
+    ("assembly", {"gankit.assemble"}),
+    ("training", {"gankit.training"}),
     ("commands", {"gankit.run", "gankit.sampling", "gankit.translation", "gankit.evaluation", "gankit.lab",
                   "gankit.quality_diversity", "gankit.text_transfer", "gankit.api", "gankit", "gankit.cli", "gankit.__main__", "gankit.presets"}),
 ]

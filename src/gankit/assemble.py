@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import config as C
 from .config import Config, Raw
-from .data import DATASETS
+from .data import DATASETS, DataInfo
 from .errors import ConfigError
 from .metrics.registry import METRICS, is_output_key, output_keys
 from .objectives import OBJECTIVES
@@ -210,6 +210,22 @@ def override(cfg: Config, overrides: list[str] = (), seed: int | None = None, or
 def from_toml(text: str, origin: str) -> Config:
     """The Config of a saved ``config.toml`` (a run's, in the current or the old layout)."""
     return assemble([C.read_toml(text, origin)])
+
+
+def for_data(cfg: Config, info: DataInfo) -> Config:
+    """The run's configuration once its data is known. ``gan.condition=auto`` on data with class labels (class
+    sub-folders) or condition vectors (``data.labels``) is ``train.recipe=cgan`` with its default conditioning
+    and ``gan.reuse_fake``; the run's config.toml then says what ran, so sampling, evaluation and resume read it
+    as any conditional run. Any other configuration is returned as it is."""
+    if cfg.train.recipe != "gan" or cfg.table("gan").condition != "auto" or not (info.classes or info.cond_dim):
+        return cfg
+    origin = "gan.condition=auto"
+    kept = RECIPES.get("cgan").tables   # [sample]: the conditional recipe draws G's samples directly
+    raw = {t: v for t, v in as_raw(cfg, origin).items() if t not in C.SHARED or t in kept}
+    gan = raw.pop("gan")
+    raw["train"]["recipe"] = ("cgan", origin)
+    raw["cgan"] = {"reuse_fake": gan["reuse_fake"]}
+    return assemble([raw])
 
 
 def describe(cfg: Config) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -122,7 +123,8 @@ def _default_out(name: str) -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import config as C
-    from .assemble import describe, from_toml, override, resolve
+    from .assemble import describe, for_data, from_toml, override, resolve
+    from .data import DataInfo
     from .training import distributed
     from .training.loop import Trainer
 
@@ -141,7 +143,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = resolve(args.preset, args.config, args.set, args.seed)
         else:
             cfg = override(saved, args.set, args.seed)
-        bad = C.incompatible_keys(saved, cfg) if saved is not None else []
+        bad = []
+        if saved is not None:
+            data_json = out / "data.json"   # gan.condition=auto in cfg: what the run's data made of it
+            if data_json.exists():
+                cfg = for_data(cfg, DataInfo.from_dict(json.loads(data_json.read_text())))
+            bad = C.incompatible_keys(saved, cfg)
         if bad:
             raise GankitError(f"--resume: the config differs from the run's in {', '.join(bad)}; only "
                               f"{', '.join(sorted(C.RESUMABLE_CHANGES))} may change on resume")
@@ -205,8 +212,6 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import json
-
     from .evaluation import evaluate_spec
     from .metrics.evaluate import format_table
 

@@ -66,8 +66,7 @@ def open_run(run: str | Path, device: str = "cpu", sampler: str | None = None) -
             raise GankitError(f"--sampler: only for runs of the gan recipe (this run: {cfg.train.recipe})")
         cfg = override(cfg, [f"sample.method={sampler}"])
     meta = json.loads((ckpt / "state.json").read_text())
-    d = meta["data_info"]
-    info = DataInfo(**{**d, "shape": tuple(d["shape"])})
+    info = DataInfo.from_dict(meta["data_info"])
     with torch.random.fork_rng():  # construction draws initial weights (overwritten below): leave the caller's RNG alone
         torch.manual_seed(0)
         recipe = RECIPES.get(cfg.train.recipe)(cfg, info, pick_device(device))

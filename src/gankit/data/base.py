@@ -39,6 +39,11 @@ class DataInfo:
     def labelled(self) -> bool:
         return bool(self.classes)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataInfo":
+        """The DataInfo written as JSON (a run's data.json, a checkpoint's state.json)."""
+        return cls(**{**d, "shape": tuple(d["shape"])})
+
 
 class Source:
     """Base class of every data source; ``info`` describes the data set."""

@@ -25,6 +25,9 @@ class GANOptions:
     reuse_fake: bool = option(True, "the G step trains on the last D step's G(z) (as pytorch/examples' DCGAN: one "
                                     "G forward fewer); false: a fresh z")
     pack: int = option(1, "PacGAN (Lin et al. 2018): D judges this many samples at once; 1 = off", above=0)
+    condition: str = option("none", "the data's class labels or condition vectors: none (ignored), auto (a data set "
+                                    "that has them trains the class-conditional GAN, train.recipe=cgan)",
+                            choices=("none", "auto"))
 
 
 def uses_drs(cfg: Config) -> bool:
@@ -66,6 +69,13 @@ class GAN(Recipe):
         pack = getattr(cls.options(cfg), "pack", 1)   # the conditional recipe does not pack
         if cfg.data.batch_size % pack:
             raise ConfigError(f"{cfg.train.recipe}.pack={pack}: must divide data.batch_size={cfg.data.batch_size}")
+        if getattr(cls.options(cfg), "condition", "none") == "auto":   # what the conditional recipe does not do
+            if pack > 1:
+                raise ConfigError(f"gan.pack={pack}: PacGAN is not combined with gan.condition=auto (the conditional "
+                                  f"recipe does not pack); set gan.condition=none or gan.pack=1")
+            if cfg.sample.method == "drs":
+                raise ConfigError("sample.method=drs: not combined with gan.condition=auto (the conditional recipe "
+                                  "samples directly); set gan.condition=none or sample.method=auto")
         if cfg.sample.method == "drs" and cfg.loss.name not in DRS_OBJECTIVES:
             raise ConfigError(f"sample.method=drs: needs a discriminator whose logit estimates log p_data/p_g — "
                               f"loss.name {' or '.join(DRS_OBJECTIVES)} (got {cfg.loss.name})")

@@ -23,6 +23,7 @@ import torch
 
 from .. import config as config_mod
 from .. import data
+from ..assemble import for_data
 from ..config import Config
 from ..errors import GankitError, NonFiniteError
 from ..data.text import decode_all
@@ -52,6 +53,14 @@ class Trainer:
         data.check_shardable(cfg.data.batch_size, self.world.size)   # before loading any data
         self.source = data.load(cfg.data, cfg.owned.get(cfg.data.name))
         self.info = self.source.info
+        self.notes: list[str] = []   # one-line reports run() logs first
+        self.cfg = for_data(cfg, self.info)   # gan.condition=auto on labelled data: the conditional recipe
+        if self.cfg is not cfg:
+            i = self.info
+            what = f"{len(i.classes)} classes" if i.classes else f"condition vectors of {i.cond_dim}"
+            self.notes.append(f"gan.condition=auto: the data has {what}, so this run is train.recipe=cgan "
+                              f"(gan.condition=none ignores them)")
+            cfg = self.cfg
         seed_all(cfg.train.seed)
         self.recipe = RECIPES.get(cfg.train.recipe)(cfg, self.info, self.device)
         if cfg.train.sync_bn:
@@ -59,10 +68,9 @@ class Trainer:
                 distributed.sync_batchnorm(net, self.device)
         distributed.average_gradients(self.recipe.optimizers)
         self.bf16 = cfg.train.fast and fast.bf16_pays(self.recipe.nets, cfg.data.batch_size)   # autocast each phase
-        self.notes: list[str] = []   # one-line reports run() logs first (train.fast without its CPU kernels)
         if cfg.train.fast:
             fast.check_device(self.device)
-            self.notes = fast.prepare_(self.recipe.nets, self.recipe.optimizers,
+            self.notes += fast.prepare_(self.recipe.nets, self.recipe.optimizers,
                                        points=self.bf16 and self.info.kind == "points",
                                        fuse=self.bf16 and self.device.type == "cpu")
         else:
