@@ -2,8 +2,8 @@
 measured on proxy data (``proxy_digits.py``: handwriting-like digits from matplotlib's fonts, 8,000 images,
 28×28 grey and 32×32 RGB), scored by an independent judge trained on other draws of the same generator.
 
-Every variant is `gankit train --preset folder --set data.path=PROXY --set train.max_seconds=240` plus its
-settings (and train.steps high enough never to stop a run first); 2,000 samples of the EMA generator are then scored (confident share, class entropy, Fréchet
+Every variant is `gankit train --preset folder --set data.path=PROXY --set train.max_seconds=240` plus BASE (the
+preset before the study: lr 2e-4, unconditional) and its settings ("shipped": the preset as it is, nothing added) (and train.steps high enough never to stop a run first); 2,000 samples of the EMA generator are then scored (confident share, class entropy, Fréchet
 distance in the judge's features). Results accumulate in bench/folder_study.json (one entry per kind,
 variant and seed), so the study can be run in parts; ``--report`` prints the table of BENCHMARKS.md.
 
@@ -35,8 +35,11 @@ import proxy_digits as proxy  # noqa: E402
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "folder_study.json"
 
-# the variants: name -> --set items on top of the preset (the preset's values: see presets/folder.toml)
+# the variants: name -> --set items on top of the preset as it was before the study (BASE: DCGAN, lr 2e-4,
+# unconditional); "shipped" is the preset as it is now (presets/folder.toml), nothing added
+BASE = ["optim.lr_g=2e-4", "optim.lr_d=2e-4", "gan.condition=none"]
 VARIANTS: dict[str, list[str]] = {
+    "shipped": [],
     "preset": [],
     "fast": ["train.fast=true"],
     "lr5e-4": ["optim.lr_g=5e-4", "optim.lr_d=5e-4"],
@@ -132,16 +135,26 @@ def study(kind: str, names: list[str], seeds: list[int], seconds: float) -> None
     save_result(f"judge/{kind}", {"accuracy": round(judge.accuracy, 4)})
     for name in names:
         for seed in seeds:
-            save_result(f"{kind}/{name}/{seed}", run(kind, name, VARIANTS[name], seed, seconds, data, judge))
+            save_result(f"{kind}/{name}/{seed}", run(kind, name, with_base(name), seed, seconds, data, judge))
 
 
-def small_data(seeds: list[int], steps: int) -> None:
-    """10% of the grey proxy (800 images): none, DiffAugment and ADA at equal steps."""
-    data = proxy_folder("grey", 800)
+def with_base(name: str) -> list[str]:
+    """The --set items of variant ``name``: BASE (less gan.* under the conditional recipe), then its own."""
+    sets = VARIANTS[name]
+    if name == "shipped":
+        return sets
+    return [b for b in BASE if not (b.startswith("gan.") and "train.recipe=cgan" in sets)] + sets
+
+
+def small_data(seeds: list[int], steps: int, images: int) -> None:
+    """A small part of the grey proxy (800 images = 10%, or ``images``): none, DiffAugment and ADA at equal steps."""
+    data = proxy_folder("grey", images)
     judge = proxy.Judge("grey", BENCH / "proxy")
+    kind = "small" if images == 800 else f"small-{images}"
     for name, sets in (("none", []), ("diffaugment", ["augment.method=diffaugment"]), ("ada", ["augment.method=ada"])):
         for seed in seeds:
-            save_result(f"small/{name}/{seed}", run("small", name, sets, seed, 0, data, judge, steps=steps))
+            result = run(kind, name, sets, seed, 0, data, judge, steps=steps)   # on the preset as shipped
+            save_result(f"{kind}/{name}/{seed}" if images == 800 else f"{kind}-{steps}/{name}/{seed}", result)
 
 
 def truncation(kind: str, variant: str, seed: int, psis: list[float]) -> None:
@@ -162,7 +175,9 @@ def truncation(kind: str, variant: str, seed: int, psis: list[float]) -> None:
 def report() -> str:
     results = load_results()
     lines = []
-    for kind in ("grey", "rgb", "truncation-grey", "small"):
+    kinds = ["grey", "rgb", "truncation-grey", "small"] + sorted({k.split("/")[0] for k in results
+                                                                  if k.startswith("small-")})
+    for kind in kinds:
         rows: dict[str, list[dict]] = {}
         for key, r in results.items():
             if key.startswith(f"{kind}/"):
@@ -192,6 +207,7 @@ if __name__ == "__main__":
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--seconds", type=float, default=240)
     ap.add_argument("--steps", type=int, default=3000, help="small: the steps of every run")
+    ap.add_argument("--images", type=int, default=800, help="small: how many proxy images (800 = 10%%)")
     ap.add_argument("--report", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -199,7 +215,7 @@ if __name__ == "__main__":
     if a.report:
         print(report())
     elif a.kind == "small":
-        small_data(seeds, a.steps)
+        small_data(seeds, a.steps, a.images)
     elif a.kind == "truncation":
         truncation("grey", a.run, seeds[0], [float(p) for p in a.psi.split(",")])
     elif a.kind:
