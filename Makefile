@@ -17,7 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	rm -rf runs/demo
 	$(BIN)/gankit train --preset digits --out runs/demo
+	$(BIN)/gankit report runs/demo
 	@echo "sample grid: runs/demo/samples/final.png"
+	@echo "report:      runs/demo/report.html (open it in a browser)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

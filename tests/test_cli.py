@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -141,3 +142,29 @@ def test_console_script_exit_status_and_single_line(tmp_path):
     p = subprocess.run([sys.executable, "-m", "gankit", "--debug", "train", "--preset", "nope"],
                        capture_output=True, text=True, cwd=tmp_path)
     assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+def test_version_and_data_images_as_translation_inputs(tmp_path, capsys):
+    from gankit.version import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"gankit {__version__}"
+    out = tmp_path / "inputs"
+    assert main(["data", "digits-stargan", "--n", "5", "--class", "bold", "--out", str(out)]) == 0
+    files = sorted(out.iterdir())
+    assert len(files) == 5 and all(Image.open(f).size == (8, 8) for f in files)
+    # they are images of the data set: each is one of the 'bold' domain's images
+    from gankit.assemble import resolve
+    from gankit.data import load
+
+    cfg = resolve("digits-stargan")
+    every = load(cfg.data).all()
+    bold = every["x"][every["y"] == 1]   # classes: sans, bold, italic, serif
+    pixels = ((bold + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()[:, 0]
+    assert all(any(np.array_equal(np.asarray(Image.open(f)), p) for p in pixels) for f in files)
+    assert main(["data", "digits", "--n", "3", "--out", str(tmp_path / "g.npy")]) == 0
+    assert np.load(tmp_path / "g.npy").shape == (3, 8, 8, 1)
+    capsys.readouterr()
+    assert main(["data", "ring8", "--out", str(tmp_path / "p")]) == 2
+    assert "holds points, not images" in capsys.readouterr().err

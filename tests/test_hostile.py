@@ -119,7 +119,7 @@ def test_a_symlink_loop_in_the_data_folder_is_walked_once(tmp_path, capsys):
     os.symlink(tmp_path / "imgs" / "a" / "loop", tmp_path / "imgs" / "again")
     code, _, err = run_cli(train_folder(tmp_path / "imgs", tmp_path / "r", "data.size=16"), capsys)
     assert code == 0, err
-    assert "(6 images of 3x16x16" in err
+    assert "(6 RGB images of 16x16" in err
 
 
 def test_other_files_and_hidden_folders_beside_images_are_ignored(tmp_path, capsys):

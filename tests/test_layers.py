@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 # Bottom to top. A module may import from a lower layer, and from its own package (gankit.data.x from
 # gankit.data.y); the commands at the top may also import each other.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("core", {"gankit.errors", "gankit.registry", "gankit.options", "gankit.runtime"}),
+    ("core", {"gankit.errors", "gankit.registry", "gankit.options", "gankit.runtime", "gankit.version"}),
     ("schema", {"gankit.config"}),
     ("parts", {"gankit.data", "gankit.nets", "gankit.objectives", "gankit.augment", "gankit.images"}),
     ("metrics", {"gankit.metrics"}),

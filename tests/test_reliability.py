@@ -273,7 +273,7 @@ def test_train_threads_sets_the_pool_the_first_line_says_so_and_a_resume_keeps_t
     try:
         trainer = Trainer(load_config("digits", set=FAST + ["train.threads=1", "train.steps=3"]))
         assert torch.get_num_threads() == 1
-        assert "gan on digits (1,797 images of 1x8x8, 10 classes); cpu, 1 thread (train.threads)" in trainer.describe()
+        assert "gan on digits (1,797 grey images of 8x8, 10 classes); cpu, 1 thread (train.threads)" in trainer.describe()
         trainer.run(tmp_path / "r", log=lambda s: None)
         torch.set_num_threads(2)
         resumed = Trainer(load_config("digits", set=FAST + ["train.steps=6"]))

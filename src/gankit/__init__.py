@@ -3,12 +3,12 @@
 The public Python API (``gankit.api``, documented in the README), loaded on first use so that importing a
 part of the package (``gankit.config``, ``gankit.metrics``) does not import everything:
 
-    load_config, describe_config, train, open_run, sample, interpolate, reconstruct, translate, evaluate,
+    load_config, describe_config, train, open_run, load, sample, interpolate, reconstruct, translate, evaluate,
     metric_names, Config, Run, GankitError
 """
-__version__ = "0.1.0"
+from .version import __version__
 
-__all__ = ["load_config", "describe_config", "train", "open_run", "sample", "interpolate", "reconstruct", "translate",
+__all__ = ["load_config", "describe_config", "train", "open_run", "load", "sample", "interpolate", "reconstruct", "translate",
            "evaluate", "metric_names", "Config", "Run", "GankitError", "__version__"]
 
 

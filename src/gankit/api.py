@@ -62,6 +62,13 @@ def open_run(path: str | Path, device: str = "cpu", sampler: str | None = None) 
     return _open_run(path, device=device, sampler=sampler)
 
 
+def load(spec: str | Path, device: str = "cpu") -> Run:
+    """A trained generator to sample or translate with: a run directory, a checkpoint directory, a model
+    folder written by ``gankit export``, or the id ``OWNER/NAME`` of such a folder on the Hugging Face Hub
+    (fetched through huggingface_hub and cached; offline, a GankitError saying so)."""
+    return _open_run(spec, device=device)
+
+
 def _run(run: Run | str | Path) -> Run:
     return run if isinstance(run, Run) else open_run(run)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .errors import GankitError
+from .version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,6 +19,7 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gankit", description="Train, sample and inspect generative adversarial networks.")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    p.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a GAN from a preset and/or a TOML config")
@@ -109,6 +111,33 @@ def _build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--quick", action="store_true", help="fewer training steps")
 
     sub.add_parser("presets", help="list presets with one line each")
+
+    r = sub.add_parser("report", help="write RUN/report.html: curves, samples over training, nearest training "
+                                      "images, the config — one self-contained file (works while the run trains)")
+    r.add_argument("run", help="run directory")
+    r.add_argument("--out", help="the HTML file to write (default: RUN/report.html)")
+    r.add_argument("--no-nearest", action="store_true", help="skip the nearest-training-image panel (it reads the data)")
+
+    v = sub.add_parser("serve", help="a local web page (and JSON API) to draw samples, pick a class, slide between "
+                                     "two latents, translate an uploaded image or a sentence")
+    v.add_argument("run", help="run directory, checkpoint directory or model folder")
+    v.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
+    v.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to the network)")
+
+    d = sub.add_parser("data", help="write images of a preset's data set (inputs for translate, or a look at the data)")
+    d.add_argument("preset", help="preset whose [data] is read, e.g. digits-stargan, folder")
+    d.add_argument("--n", type=int, default=16, help="how many images (default 16), drawn at random")
+    d.add_argument("--out", required=True, help="a folder/ (one PNG each), a .png grid or a .npy array")
+    d.add_argument("--class", dest="label", help="only images of this class (or domain)")
+    d.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="a data option, e.g. --set data.split=test or --set data.path=DIR (repeatable)")
+    d.add_argument("--seed", type=int, default=0, help="which images are drawn")
+
+    x = sub.add_parser("export", help="write a Hugging Face Hub model folder of a run's generator: config.json, "
+                                      "model.safetensors, a model card README.md, samples.png")
+    x.add_argument("run", help="run directory (its newest checkpoint) or a checkpoint directory")
+    x.add_argument("out", help="the folder to write (new, or empty)")
     return p
 
 
@@ -274,7 +303,37 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "translate": cmd_translate, "eval": cmd_eval,
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(write_report(args.run, args.out, nearest=not args.no_nearest))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    if not 0 <= args.port <= 65535:
+        raise GankitError(f"--port {args.port}: must be in 0..65535")
+    serve(args.run, args.host, args.port)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .sampling import write_data_images
+
+    print(write_data_images(args.preset, args.out, args.n, args.label, args.set, args.seed))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    print(export_run(args.run, args.out))
+    return 0
+
+
+COMMANDS = {"report": cmd_report, "serve": cmd_serve, "export": cmd_export, "data": cmd_data, "train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "translate": cmd_translate, "eval": cmd_eval,
             "lab": cmd_lab, "presets": cmd_presets}
 
 

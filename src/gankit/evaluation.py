@@ -11,34 +11,29 @@ from pathlib import Path
 import torch
 
 from . import data as data_mod
-from .assemble import from_toml
 from .errors import GankitError
 from .metrics.evaluate import evaluate, load_reference, load_samples
 from .recipes import RECIPES
-from .run import draw, open_run, run_checkpoint
-from .training import checkpoint
+from .run import draw, open_run, saved_config
 from .training.evaluation import evaluate_translation
 
 
 def is_run(spec: str | Path) -> bool:
-    """A run directory, or one of its checkpoint directories?"""
-    return run_checkpoint(spec) is not None
+    """A run directory, one of its checkpoint directories, or a model folder (``gankit export``)?"""
+    return saved_config(spec) is not None
 
 
 def is_token_run(spec: str | Path) -> bool:
-    """Is ``spec`` a run directory of token sequences? (read from its checkpoint, without building it)"""
-    ckpt = run_checkpoint(spec)
-    return ckpt is not None and checkpoint.read_meta(ckpt)["data_info"]["kind"] == "tokens"
+    """Is ``spec`` a run (or model folder) of token sequences? (read from what it saved, without building it)"""
+    saved = saved_config(spec)
+    return saved is not None and saved[1]["kind"] == "tokens"
 
 
 def run_conditioning(spec: str | Path) -> str | None:
-    """The ``conditioning`` of the recipe of run directory ``spec`` (None when it is not a run), read from
-    its config without building the run."""
-    ckpt = run_checkpoint(spec)
-    if ckpt is None:
-        return None
-    cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
-    return RECIPES.get(cfg.train.recipe).conditioning
+    """The ``conditioning`` of the recipe of run ``spec`` (None when it is not a run), read from its config
+    without building the run."""
+    saved = saved_config(spec)
+    return None if saved is None else RECIPES.get(saved[0].train.recipe).conditioning
 
 
 def is_translation_run(spec: str | Path) -> bool:

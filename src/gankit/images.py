@@ -59,8 +59,10 @@ def save_each(x: Tensor, folder: Path) -> list[Path]:
     return paths
 
 
-def save_points_plot(fake: Tensor, path: Path, real: Tensor | None = None, title: str = "") -> None:
-    """Scatter (2-D) or histogram (1-D) of generated points over the real distribution."""
+def save_points_plot(fake: Tensor, path: Path, real: Tensor | None = None, title: str = "",
+                     modes: Tensor | None = None) -> None:
+    """Scatter (2-D) or histogram (1-D) of generated points over the real distribution; ``modes`` (K, d), a
+    mixture's means, are marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,12 +75,17 @@ def save_points_plot(fake: Tensor, path: Path, real: Tensor | None = None, title
         if real is not None:
             ax.hist(real.cpu().numpy()[:, 0], bins=bins, density=True, alpha=0.5, label="data")
         ax.hist(fake[:, 0], bins=bins, density=True, alpha=0.5, label="generated")
+        for i, m in enumerate([] if modes is None else modes[:, 0].tolist()):
+            ax.axvline(m, color="black", linewidth=0.8, linestyle=":", label="modes" if i == 0 else None)
         ax.legend()
     else:
         if real is not None:
             r = real.cpu().numpy()
             ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.4, label="data")
         ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.6, label="generated")
+        if modes is not None:
+            m = modes.cpu().numpy()
+            ax.scatter(m[:, 0], m[:, 1], s=60, marker="+", c="black", linewidths=1, label="modes")
         ax.set_aspect("equal")
         ax.legend(loc="upper right", markerscale=4)
     ax.set_title(title)

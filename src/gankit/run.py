@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,83 @@ def run_checkpoint(spec: str | Path) -> Path | None:
     return checkpoint.latest(spec / "checkpoints") if (spec / "checkpoints").is_dir() else None
 
 
+MODEL_CONFIG, MODEL_WEIGHTS = "config.json", "model.safetensors"   # a model folder (gankit export)
+HUB_FILES = [MODEL_CONFIG, MODEL_WEIGHTS, "README.md", "samples.png"]
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def is_model_folder(path: Path) -> bool:
+    return (path / MODEL_CONFIG).is_file() and (path / MODEL_WEIGHTS).is_file()
+
+
+def fetch_from_hub(repo_id: str) -> Path:
+    """The local folder of Hugging Face Hub model ``repo_id`` (downloaded, or from the Hub's cache)."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+    except ImportError:   # pragma: no cover - a dependency of gankit
+        raise GankitError(f"'{repo_id}': loading from the Hub needs huggingface_hub (pip install huggingface_hub)") from None
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
+    except LocalEntryNotFoundError:
+        raise GankitError(f"'{repo_id}' is no local folder, and the Hugging Face Hub cannot be reached to fetch it "
+                          f"(offline?); download the model folder where there is a network and give its path") from None
+    except RepositoryNotFoundError:
+        raise GankitError(f"'{repo_id}' is no local folder, nor a model repository on the Hugging Face Hub "
+                          f"(or it is private: log in with `hf auth login`)") from None
+
+
+def saved_config(spec: str | Path) -> tuple[Config, dict] | None:
+    """(config, the data's description as saved) of a run directory, a checkpoint directory or a model folder,
+    read without building anything; None when ``spec`` is none of them."""
+    spec = Path(spec)
+    if spec.is_dir() and is_model_folder(spec):
+        meta = json.loads((spec / MODEL_CONFIG).read_text())
+        return from_toml(meta["config_toml"], str(spec / MODEL_CONFIG)), meta["data_info"]
+    ckpt = run_checkpoint(spec)
+    if ckpt is None:
+        return None
+    cfg = from_toml((ckpt / "config.toml").read_text(), str(ckpt / "config.toml"))
+    return cfg, checkpoint.read_meta(ckpt)["data_info"]
+
+
+def open_model_folder(folder: Path, device: str = "cpu") -> LoadedRun:
+    """A model folder written by ``gankit export``: config.json (the run's config, its data's description, the
+    nets kept) and model.safetensors (those nets; the EMA average where the run kept one)."""
+    try:
+        meta = json.loads((folder / MODEL_CONFIG).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GankitError(f"'{folder / MODEL_CONFIG}': not readable JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("library_name") != "gankit":
+        raise GankitError(f"'{folder}': its {MODEL_CONFIG} is not a gankit model's (no library_name = gankit)")
+    cfg = from_toml(meta["config_toml"], str(folder / MODEL_CONFIG))
+    info = DataInfo.from_dict(meta["data_info"])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        recipe = RECIPES.get(cfg.train.recipe)(cfg, info, pick_device(device))
+    nets = {name: recipe.nets[name] for name in meta["nets"] if name in recipe.nets}
+    missing = sorted(set(meta["nets"]) - set(nets))
+    if missing:
+        raise GankitError(f"'{folder}': nets {', '.join(missing)} are not parts of a {cfg.train.recipe} model")
+    checkpoint.load_weights(folder, nets, MODEL_WEIGHTS)
+    return LoadedRun(cfg, info, recipe, folder)
+
+
 def open_run(run: str | Path, device: str = "cpu", sampler: str | None = None) -> LoadedRun:
     """Rebuild a run's recipe from its newest checkpoint (config and weights), or from the checkpoint
-    directory given, without loading data. ``sampler`` overrides the run's sample.method (direct | drs)."""
+    directory given, without loading data. ``sampler`` overrides the run's sample.method (direct | drs).
+    ``run`` may also be a model folder (``gankit export``) or, when no such local folder exists, the id
+    ``owner/name`` of one on the Hugging Face Hub."""
+    spec = str(run)
     run = Path(run)
+    if not run.exists() and REPO_ID.fullmatch(spec):
+        run = fetch_from_hub(spec)
     if not run.is_dir():
         raise GankitError(f"run directory '{run}' does not exist")
+    if is_model_folder(run):
+        if sampler is not None:
+            raise GankitError("--sampler: a model folder samples as it was exported (its config's sample.method)")
+        return open_model_folder(run, device)
     ckpt = run_checkpoint(run)
     if ckpt is None:
         raise GankitError(f"'{run}' holds no checkpoint (expected {run}/checkpoints/step_*/); is it a gankit run directory?")

@@ -190,3 +190,42 @@ def write_interpolation(loaded: LoadedRun, out: str, rows: int = 8, steps: int =
     else:
         save_grid(x, path, nrow=steps, scale=default_scale(loaded.info.shape[-1]))
     return f"wrote {path} ({rows} rows × {steps} steps, {mode})"
+
+
+def write_data_images(preset: str, out: str, n: int = 16, label: str | None = None, sets: list[str] = (),
+                      seed: int = 0) -> str:
+    """n images of a preset's data set (``sets``: its ``--set`` items, e.g. data.split=test) written to ``out``
+    (a folder of PNGs, a grid image or a .npy array): inputs for ``gankit translate``, or a look at the data.
+    ``label``: only the images of that class (or domain)."""
+    from .assemble import resolve
+    from .data import load
+    from .metrics.evaluate import reference_from_source, reference_ident
+
+    if n <= 0:
+        raise GankitError(f"--n must be positive, got {n}")
+    cfg = resolve(preset, None, list(sets))
+    source = load(cfg.data, cfg.owned.get(cfg.data.name))
+    if source.info.kind != "images":
+        raise GankitError(f"data: preset '{preset}' holds {source.info.kind}, not images")
+    ref = reference_from_source(source, cfg.data.name, reference_ident(cfg.data), 1_000_000, cfg.data)
+    x, y, classes = ref.x, ref.labels, list(ref.classes)
+    if label is not None:
+        if y is None or label not in classes:
+            valid = ", ".join(classes) if classes else "none: the data set is unlabelled"
+            raise GankitError(f"--class {label}: not a class of data set '{cfg.data.name}'; valid: {valid}")
+        x = x[y == classes.index(label)]
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    x = x[idx]
+    kind, path = output_kind(out), Path(out)
+    if kind == "text":
+        raise GankitError(f"--out {out}: images go to a folder/, a .png grid or a .npy array")
+    if kind != "folder" and path.parent != Path("") and not path.parent.exists():
+        raise GankitError(f"--out {out}: folder '{path.parent}' does not exist")
+    if kind == "array":
+        np.save(path, to_uint8(x))
+    elif kind == "grid":
+        save_grid(x, path, scale=default_scale(x.shape[-1]))
+    else:
+        save_each(x, path)
+    what = f" of class '{label}'" if label is not None else ""
+    return f"wrote {len(x)} images{what} of {cfg.data.name} ({cfg.data.split} split) to {path}"

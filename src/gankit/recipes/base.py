@@ -92,6 +92,7 @@ class Recipe:
     batch_by_class: ClassVar[bool] = False
     relativistic_ok: ClassVar[bool] = False   # its G step gives the objective D's logits on real data (RSGAN)
     g_tricks: ClassVar[bool] = False   # its G step adds loss.feature_matching and loss.ortho
+    training_only: ClassVar[tuple[str, ...]] = ("augment",)   # nets besides the discriminators sampling never reads
 
     conditioning: str = "none"          # see the table above
     classes: list[str] = []             # "class": the class names (labels index them)
@@ -115,6 +116,13 @@ class Recipe:
         """Called once by the loop before the first step of a fresh run (never on resume: the checkpoint
         holds what it made): what a recipe computes from its whole training set (GLO's latents
         initialised by PCA). Nothing by default."""
+
+    def sampling_nets(self) -> list[str]:
+        """The names in ``nets`` that sampling, translation and reconstruction read (what ``gankit export``
+        keeps): all but the discriminators (``D``, ``D_*``; D stays when samples are drawn by rejection), the
+        EMA copies (the loop's, added later) and ``training_only``."""
+        return [n for n in self.nets if n not in self.training_only and not n.endswith("_ema")
+                and (self.rejection or not (n == "D" or n.startswith("D_")))]
 
     @classmethod
     def check(cls, cfg: Config) -> None:

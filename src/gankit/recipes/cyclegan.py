@@ -83,6 +83,7 @@ def augment(x: Tensor) -> Tensor:
 class CycleGAN(Recipe):
     """G_AB, G_BA, D_A, D_B; adversarial + cycle + identity losses."""
 
+    training_only = ("augment", "pool_A", "pool_B", "F_A")   # sampling reads none of these
     conditioning = "domains"
     tables = ("data", "model", "loss", "optim", "train", "eval", "augment")
     batch_by_class = True

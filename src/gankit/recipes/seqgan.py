@@ -99,6 +99,7 @@ def policy_gradient_loss(G: LanguageModel, y: Tensor, rewards: Tensor) -> Tensor
 class SeqGAN(SequenceGAN):
     """G: a language model; D: a CNN over token embeddings; MLE, then D pre-training, then policy gradient."""
 
+    training_only = ("augment", "G_rollout")   # sampling reads none of these
     relativistic_ok = True   # G's reward is D's probability: the objective trains D only
 
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device) -> None:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -153,6 +153,11 @@ def _clean(ckpt_root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def weights_of(nets: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """Every net's state as one flat dict, each key prefixed by the net's name (``G.main.0.weight``)."""
+    return {f"{n}.{k}": v.detach().cpu().contiguous() for n, m in nets.items() for k, v in m.state_dict().items()}
+
+
 def save(ckpt_root: Path, step: int, nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
          config_toml: str, extra: dict[str, Any], keep: int = 2) -> Path:
     """Write checkpoint ``step`` under ``ckpt_root`` atomically; keep the newest ``keep`` checkpoints.
@@ -167,8 +172,7 @@ def save(ckpt_root: Path, step: int, nets: dict[str, nn.Module], optimizers: dic
     tmp = ckpt_root / f".{name}.tmp"
     tmp.mkdir()
     try:
-        weights = {f"{n}.{k}": v.detach().cpu().contiguous() for n, m in nets.items() for k, v in m.state_dict().items()}
-        save_file(weights, str(tmp / "weights.safetensors"))
+        save_file(weights_of(nets), str(tmp / "weights.safetensors"))
 
         state_tensors, opt_meta = {}, {}
         for n, opt in optimizers.items():
@@ -307,9 +311,12 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
     return json.loads((ckpt / "state.json").read_text())
 
 
-def load_weights(ckpt: Path, nets: dict[str, nn.Module]) -> None:
-    """Load each network's weights from ``ckpt/weights.safetensors``, strictly."""
-    tensors = load_file(str(ckpt / "weights.safetensors"))
+def load_weights(ckpt: Path, nets: dict[str, nn.Module], file: str = "weights.safetensors") -> None:
+    """Load each network's weights from ``ckpt/file`` (its keys prefixed by the net's name), strictly."""
+    try:
+        tensors = load_file(str(ckpt / file))
+    except (OSError, SafetensorError) as e:
+        raise GankitError(f"'{ckpt / file}': not a readable safetensors file ({e})") from None
     for n, m in nets.items():
         prefix = f"{n}."
         sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}

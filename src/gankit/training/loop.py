@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +24,7 @@ from .. import config as config_mod
 from .. import data
 from ..assemble import for_data
 from ..config import Config
+from ..version import __version__
 from ..errors import GankitError, NonFiniteError
 from ..data.text import decode_all
 from ..images import default_scale, save_grid, save_points_plot
@@ -118,7 +118,14 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- disk output
 
-    def save_samples(self, path: Path) -> None:
+    def save_samples(self, path: Path, sinks: list = (), step: int = 0) -> None:
+        """The fixed-z grid at ``path`` (token runs: its .txt), and to TensorBoard among ``sinks``."""
+        self._write_samples(path)
+        for sink in sinks:
+            if isinstance(sink, TensorBoardSink):
+                sink.samples(step, path)
+
+    def _write_samples(self, path: Path) -> None:
         x = self.recipe.sample(self.grid_z, self.grid_cond)
         if self.info.kind == "tokens":   # one sequence a line; a translation beside its input
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,10 +133,11 @@ class Trainer:
                      else decode_all(x.cpu(), self.info))
             path.with_suffix(".txt").write_text("".join(line + "\n" for line in lines))
         elif self.info.kind == "points":
-            real = None
+            real, modes = None, None
             if isinstance(self.source, data.ToySource):  # the true distribution, drawn beside the samples
                 real = self.source.distribution.sample(len(x), torch.Generator().manual_seed(1))[0]
-            save_points_plot(x, path, real=real, title=f"step {self.step}")
+                modes = getattr(self.source.distribution, "means", None)
+            save_points_plot(x, path, real=real, title=f"step {self.step}", modes=modes)
         else:
             x, nrow = self.recipe.grid_images(x.cpu(), self.grid_cond)
             save_grid(x, path, nrow=nrow, scale=default_scale(self.info.shape[-1]))
@@ -197,7 +205,8 @@ class Trainer:
         i = self.info
         count = f"{i.size:,}" if i.size else "endless"
         if i.kind == "images":
-            what = f"{count} images of {'x'.join(map(str, i.shape))}"
+            c = i.shape[0]
+            what = f"{count} {({1: 'grey', 3: 'RGB'}).get(c, f'{c}-channel')} images of {i.shape[1]}x{i.shape[2]}"
         elif i.kind == "points":
             what = f"{count} points in {i.shape[0]} dimensions"
         else:
@@ -208,7 +217,7 @@ class Trainer:
             n = torch.get_num_threads()
             device += f", {n} thread{'s' if n > 1 else ''} ({self.threads_why})"
         processes = f", {self.world.size} processes" if self.world.size > 1 else ""
-        return (f"gankit {_version()}: {self.cfg.train.recipe} on {i.name} ({what}); "
+        return (f"gankit {__version__}: {self.cfg.train.recipe} on {i.name} ({what}); "
                 f"{device}{processes}; torch {torch.__version__}")
 
     def _schedule_change(self, ckpt: Path) -> str | None:
@@ -344,7 +353,7 @@ class Trainer:
                     if change:
                         log(f"step {s}: {change}")
                 if main and s % t.sample_every == 0:   # rank 0 alone writes samples, checkpoints, evaluations
-                    self.save_samples(out / "samples" / f"step_{s:07d}.png")
+                    self.save_samples(out / "samples" / f"step_{s:07d}.png", sinks, s)
                 if main and s % t.ckpt_every == 0:
                     last_ckpt = self.save_checkpoint(out)
                 if main and self.cfg.eval.every and s % self.cfg.eval.every == 0:
@@ -367,13 +376,6 @@ class Trainer:
         final = out / "samples" / ("final.txt" if self.info.kind == "tokens" else "final.png")
         log(f"done: step {self.step}; checkpoint {last_ckpt}; samples {final}")
         return last_ckpt
-
-
-def _version() -> str:
-    try:
-        return metadata.version("gankit")
-    except metadata.PackageNotFoundError:   # run from a source tree without installing
-        return "(source)"
 
 
 def _clear_unfinished(out: Path) -> None:

@@ -133,5 +133,19 @@ class TensorBoardSink:
             self._w.add_scalar(k, v, step)
         self._w.flush()
 
+    def samples(self, step: int, path: Path) -> None:
+        """The sample grid (or points plot) written at ``path`` as the image ``samples``; token runs' sentence
+        file (``path`` with .txt) as the text ``samples``, beside the scalars."""
+        if path.suffix == ".png" and path.exists():
+            import numpy as np
+            from PIL import Image
+
+            with Image.open(path) as im:
+                self._w.add_image("samples", np.asarray(im.convert("RGB")), step, dataformats="HWC")
+        elif path.with_suffix(".txt").exists():
+            lines = path.with_suffix(".txt").read_text(errors="replace").splitlines()
+            self._w.add_text("samples", "\n\n".join(f"    {line}" for line in lines[:32]), step)
+        self._w.flush()
+
     def close(self) -> None:
         self._w.close()
