@@ -94,9 +94,16 @@ def test_export_and_load_errors_are_one_line(share_runs, tmp_path, capsys):
     _export(share_runs["digits"], model, capsys)
     assert main(["export", str(model), str(tmp_path / "again")]) == 2
     assert "already a model folder" in capsys.readouterr().err
-    (model / "config.json").write_text('{"library_name": "other"}')
-    assert main(["sample", str(model), "--n", "2", "--out", str(tmp_path / "s.png")]) == 2
-    assert "is not a gankit model's" in capsys.readouterr().err
+    meta = (model / "config.json").read_text()
+    for text, message in [('{"library_name": "other"}', "is not a gankit model's"), ("{not json", "not readable JSON"),
+                          ('{"library_name": "gankit"}', "lacks config_toml, data_info, nets")]:
+        (model / "config.json").write_text(text)
+        for argv in (["sample", str(model), "--n", "2", "--out", str(tmp_path / "s.png")],
+                     ["eval", str(model), "--ref", "digits"]):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert message in err and err.count("\n") == 1, err
+    (model / "config.json").write_text(meta)
 
 
 def test_loading_a_hub_id_offline_says_so_in_one_line(tmp_path):

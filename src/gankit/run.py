@@ -78,12 +78,30 @@ def fetch_from_hub(repo_id: str) -> Path:
                           f"(or it is private: log in with `hf auth login`)") from None
 
 
+MODEL_KEYS = ("library_name", "config_toml", "data_info", "nets")
+
+
+def model_meta(folder: Path) -> dict:
+    """The config.json of a model folder, checked: a GankitError naming the file when it is not a gankit model's."""
+    path = folder / MODEL_CONFIG
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GankitError(f"'{path}': not readable JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("library_name") != "gankit":
+        raise GankitError(f"'{folder}': its {MODEL_CONFIG} is not a gankit model's (no library_name = gankit)")
+    missing = [k for k in MODEL_KEYS if k not in meta]
+    if missing:
+        raise GankitError(f"'{path}': lacks {', '.join(missing)}; re-export the run with gankit export")
+    return meta
+
+
 def saved_config(spec: str | Path) -> tuple[Config, dict] | None:
     """(config, the data's description as saved) of a run directory, a checkpoint directory or a model folder,
     read without building anything; None when ``spec`` is none of them."""
     spec = Path(spec)
     if spec.is_dir() and is_model_folder(spec):
-        meta = json.loads((spec / MODEL_CONFIG).read_text())
+        meta = model_meta(spec)
         return from_toml(meta["config_toml"], str(spec / MODEL_CONFIG)), meta["data_info"]
     ckpt = run_checkpoint(spec)
     if ckpt is None:
@@ -95,12 +113,7 @@ def saved_config(spec: str | Path) -> tuple[Config, dict] | None:
 def open_model_folder(folder: Path, device: str = "cpu") -> LoadedRun:
     """A model folder written by ``gankit export``: config.json (the run's config, its data's description, the
     nets kept) and model.safetensors (those nets; the EMA average where the run kept one)."""
-    try:
-        meta = json.loads((folder / MODEL_CONFIG).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GankitError(f"'{folder / MODEL_CONFIG}': not readable JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("library_name") != "gankit":
-        raise GankitError(f"'{folder}': its {MODEL_CONFIG} is not a gankit model's (no library_name = gankit)")
+    meta = model_meta(folder)
     cfg = from_toml(meta["config_toml"], str(folder / MODEL_CONFIG))
     info = DataInfo.from_dict(meta["data_info"])
     with torch.random.fork_rng():
