@@ -79,6 +79,8 @@ def test_the_report_of_each_kind_of_run(share_runs, name, capsys):
         assert f"step {best['step']} (w1 = " in page and "Evaluation: w1" in page
     if name == "stargan":
         assert "input | output | reconstruction" in page
+    assert {"digits": "digits: 1,797 grey images of 8x8, 10 classes", "ring": "ring8: endless points in 2 dimensions",
+            "mle": "oracle: 10,000 sequences of up to 21 tokens, vocabulary 5,003"}.get(name, "") in page
 
 
 def test_a_report_of_a_run_still_training_and_of_no_run(tmp_path, capsys):

@@ -286,12 +286,9 @@ def write_report(run: str | Path, out: str | Path | None = None, nearest: bool =
 
 
 def _data_line(info: dict) -> str:
-    if not info:
-        return "unknown (no data.json)"
-    shape = "x".join(map(str, info.get("shape", ())))
-    size = f"{info['size']:,}" if info.get("size") else "endless"
-    classes = f", {len(info['classes'])} classes" if info.get("classes") else ""
-    return f"{info.get('name', '?')}: {size} {info.get('kind', '')} of {shape}{classes}"
+    from .data import DataInfo
+
+    return f"{info['name']}: {DataInfo.from_dict(info).summary()}" if info else "unknown (no data.json)"
 
 
 def last_evaluation(rows: list[dict]) -> dict[str, float]:

@@ -39,6 +39,18 @@ class DataInfo:
     def labelled(self) -> bool:
         return bool(self.classes)
 
+    def summary(self) -> str:
+        """What the data is, in a few words: "1,797 grey images of 8x8, 10 classes"."""
+        count = f"{self.size:,}" if self.size else "endless"
+        if self.kind == "images":
+            c = self.shape[0]
+            what = f"{({1: 'grey', 3: 'RGB'}).get(c, f'{c}-channel')} images of {self.shape[1]}x{self.shape[2]}"
+        elif self.kind == "points":
+            what = f"points in {self.shape[0]} dimensions"
+        else:
+            what = f"sequences of up to {self.shape[0]} tokens, vocabulary {len(self.vocab):,}"
+        return f"{count} {what}" + (f", {len(self.classes)} classes" if self.classes else "")
+
     @classmethod
     def from_dict(cls, d: dict) -> "DataInfo":
         """The DataInfo written as JSON (a run's data.json, a checkpoint's state.json)."""

@@ -203,21 +203,12 @@ class Trainer:
     def describe(self) -> str:
         """The run's first log line: the data loaded, the recipe, the device and its threads."""
         i = self.info
-        count = f"{i.size:,}" if i.size else "endless"
-        if i.kind == "images":
-            c = i.shape[0]
-            what = f"{count} {({1: 'grey', 3: 'RGB'}).get(c, f'{c}-channel')} images of {i.shape[1]}x{i.shape[2]}"
-        elif i.kind == "points":
-            what = f"{count} points in {i.shape[0]} dimensions"
-        else:
-            what = f"{count} sequences of up to {i.shape[0]} tokens, vocabulary {len(i.vocab):,}"
-        what += f", {len(i.classes)} classes" if i.classes else ""
         device = str(self.device)
         if self.device.type == "cpu":
             n = torch.get_num_threads()
             device += f", {n} thread{'s' if n > 1 else ''} ({self.threads_why})"
         processes = f", {self.world.size} processes" if self.world.size > 1 else ""
-        return (f"gankit {__version__}: {self.cfg.train.recipe} on {i.name} ({what}); "
+        return (f"gankit {__version__}: {self.cfg.train.recipe} on {i.name} ({i.summary()}); "
                 f"{device}{processes}; torch {torch.__version__}")
 
     def _schedule_change(self, ckpt: Path) -> str | None:
