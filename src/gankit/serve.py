@@ -133,7 +133,10 @@ class Playground:
 
     def sample(self, params) -> dict:
         if not self.info()["can"]["sample"]:
-            raise HTTPProblem(400, f"this run ({self.recipe.conditioning} conditions) translates; use /api/translate")
+            c = self.recipe.conditioning
+            raise HTTPProblem(400, "this run translates; use /api/translate" if c in ("image", "domains", "sentences")
+                              else f"this run is conditioned on {c}s, which the page cannot choose; use gankit sample "
+                                   f"RUN --condition FILE.npy")
         from .data.text import decode_all
         from .run import draw
 
