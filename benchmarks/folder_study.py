@@ -146,15 +146,18 @@ def with_base(name: str) -> list[str]:
     return [b for b in BASE if not (b.startswith("gan.") and "train.recipe=cgan" in sets)] + sets
 
 
-def small_data(seeds: list[int], steps: int, images: int) -> None:
+def small_data(seeds: list[int], steps: int, images: int, names: list[str] | None = None) -> None:
     """A small part of the grey proxy (800 images = 10%, or ``images``): none, DiffAugment and ADA at equal steps."""
     data = proxy_folder("grey", images)
     judge = proxy.Judge("grey", BENCH / "proxy")
-    kind = "small" if images == 800 else f"small-{images}"
+    kind = "small" if images == 800 and steps == 3000 else f"small-{images}" if steps == 6000 and images == 200 \
+        else f"small-{images}-{steps}"
     for name, sets in (("none", []), ("diffaugment", ["augment.method=diffaugment"]), ("ada", ["augment.method=ada"])):
+        if names and name not in names:
+            continue
         for seed in seeds:
             result = run(kind, name, sets, seed, 0, data, judge, steps=steps)   # on the preset as shipped
-            save_result(f"{kind}/{name}/{seed}" if images == 800 else f"{kind}-{steps}/{name}/{seed}", result)
+            save_result(f"{kind}-{steps}/{name}/{seed}" if kind == f"small-{images}" else f"{kind}/{name}/{seed}", result)
 
 
 def truncation(kind: str, variant: str, seed: int, psis: list[float]) -> None:
@@ -215,7 +218,7 @@ if __name__ == "__main__":
     if a.report:
         print(report())
     elif a.kind == "small":
-        small_data(seeds, a.steps, a.images)
+        small_data(seeds, a.steps, a.images, a.only.split(",") if a.only else None)
     elif a.kind == "truncation":
         truncation("grey", a.run, seeds[0], [float(p) for p in a.psi.split(",")])
     elif a.kind:
