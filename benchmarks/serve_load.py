@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,25 +39,6 @@ def load_test(base: str, path: str, requests: int, concurrency: int) -> dict:
             "per_s": round(requests / (time.perf_counter() - t0), 1)}
 
 
-def serving(run: Path):
-    """(base URL, stop()) of a server of ``run`` in a thread of this process."""
-    from gankit.run import open_run
-    from gankit.serve import bind, server
-
-    sock = bind("127.0.0.1", 0)
-    srv = server(open_run(run), run.name, sock)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-
-    def stop():
-        srv.should_exit = True
-        thread.join(30)
-        sock.close()
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
-
-
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=5000)
@@ -72,7 +52,10 @@ if __name__ == "__main__":
             from gankit.cli import main
 
             main(["train", "--out", str(run), "--set", "train.steps=300", "--set", "train.progress=false"])
-    base, stop = serving(run)
+    from gankit.run import open_run
+    from gankit.serve import serve_in_thread
+
+    base, stop = serve_in_thread(open_run(run), run.name)
     try:
         for path in ("/api/info", "/api/sample?n=16&seed=1", "/api/interpolate?seed_a=0&seed_b=1&t=0.5"):
             print(json.dumps(load_test(base, path, a.requests, a.concurrency)), flush=True)

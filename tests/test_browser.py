@@ -3,7 +3,6 @@ driven through Selenium). Skipped, with a line saying so, where they are not ins
 import base64
 import io
 import shutil
-import threading
 import time
 
 import numpy as np
@@ -12,7 +11,7 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.run import open_run
-from gankit.serve import bind, server
+from gankit.serve import serve_in_thread
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 DRIVER = shutil.which("chromedriver")
@@ -82,23 +81,17 @@ def test_the_report_opens_without_errors_and_draws_its_plots(browser, share_runs
 
 @pytest.fixture
 def served(share_runs):
-    started = []
+    stops = []
 
     def start(name):
         loaded = open_run(share_runs[name])
-        sock = bind("127.0.0.1", 0)
-        srv = server(loaded, name, sock)
-        thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        _wait(lambda: srv.started)
-        started.append((srv, thread, sock))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}", loaded
+        base, stop = serve_in_thread(loaded, name)
+        stops.append(stop)
+        return base, loaded
 
     yield start
-    for srv, thread, sock in started:
-        srv.should_exit = True
-        thread.join(30)
-        sock.close()
+    for stop in stops:
+        stop()
 
 
 def test_the_page_draws_picks_a_class_and_slides(browser, served):

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from gankit.images import default_scale, grid_image
 from gankit.run import draw, open_run
-from gankit.serve import MAX_UPLOAD, build_app
+from gankit.serve import MAX_UPLOAD, build_app, serve_in_thread
 
 
 def _png(uri: str) -> np.ndarray:
@@ -165,7 +165,7 @@ def test_a_bounded_load_on_the_loopback_gets_no_errors(share_runs):
     spec = importlib.util.spec_from_file_location("serve_load", Path(__file__).parent.parent / "benchmarks" / "serve_load.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    base, stop = bench.serving(share_runs["digits"])
+    base, stop = serve_in_thread(open_run(share_runs["digits"]), "digits")
     try:
         result = bench.load_test(base, "/api/sample?n=4&seed=1", 400, 16)
         assert result["errors"] == 0 and result["p99_ms"] >= result["p50_ms"] > 0

@@ -182,7 +182,7 @@ def nearest_panel(loaded, n: int = NEAREST, seed: int = 0) -> tuple[str | None, 
     from .data import load
     from .images import grid_image, default_scale
     from .metrics.evaluate import reference_from_source, reference_ident
-    from .metrics.memorisation import memorisation
+    from .metrics.memorisation import memorisation, nearest_pairs
     from .run import draw
 
     cfg = loaded.cfg
@@ -193,11 +193,7 @@ def nearest_panel(loaded, n: int = NEAREST, seed: int = 0) -> tuple[str | None, 
     train = reference_from_source(source, cfg.data.name, reference_ident(cfg.data), 10_000, cfg.data).x
     x = draw(loaded, 256, seed=seed)
     values, idx, ratio = memorisation(x, train)
-    order = np.argsort(ratio)[:n]
-    import torch
-
-    pairs = torch.stack([t for i in order for t in (x[i], train[idx[i]])])
-    image = grid_image(pairs, nrow=2, scale=default_scale(x.shape[-1]))
+    image = grid_image(nearest_pairs(x, train, idx, ratio, n), nrow=2, scale=default_scale(x.shape[-1]))
     note = (f"{n} of 256 samples, the most copy-like first, each beside its nearest of {len(train):,} training images "
             f"(Euclidean, pixel space, flips included); {values['memorised_share']:.1%} of the 256 are nearer their "
             f"neighbour than a third of the mean distance to the next 50 (Carlini et al. 2023)")
@@ -249,8 +245,9 @@ def write_report(run: str | Path, out: str | Path | None = None, nearest: bool =
     info = json.loads((run / "data.json").read_text()) if (run / "data.json").exists() else {}
     rows = read_metrics(run / "metrics.jsonl")
     loaded, notes = None, []
-    if run_checkpoint(run) is not None:
-        loaded = open_run(run)
+    latest = run_checkpoint(run)
+    if latest is not None:
+        loaded = open_run(latest)
     else:
         notes.append("no checkpoint yet: the panels drawn from the generator are missing")
     best = None
@@ -271,7 +268,6 @@ def write_report(run: str | Path, out: str | Path | None = None, nearest: bool =
     if nearest and loaded is not None and kind == "images" and conditioning in ("none", "class", "vector"):
         near, near_note = nearest_panel(loaded)
     last = rows[-1]["step"] if rows else 0
-    latest = run_checkpoint(run)
     page = _render(
         title=f"gankit report: {run.name}",
         run=str(run), recipe=cfg.train.recipe, data=_data_line(info), steps=cfg.train.steps, last_step=last,

@@ -307,6 +307,28 @@ def server(loaded, name: str, sock: socket.socket):
     return uvicorn.Server(config)
 
 
+def serve_in_thread(loaded, name: str = "run", host: str = "127.0.0.1"):
+    """(base URL, stop()) of a server of ``loaded`` on a free port, in a thread of this process (tests,
+    benchmarks/serve_load.py)."""
+    import time
+
+    sock = bind(host, 0)
+    srv = server(loaded, name, sock)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise GankitError(f"serve: the server on {host} did not start")
+        time.sleep(0.05)
+
+    def stop() -> None:
+        srv.should_exit = True
+        thread.join(30)
+        sock.close()
+    return f"http://{host}:{sock.getsockname()[1]}", stop
+
+
 def serve(run: str, host: str = "127.0.0.1", port: int = 8000, log=print) -> None:
     """Serve run ``run`` until Ctrl-C."""
     from .run import open_run

@@ -59,11 +59,18 @@ def memorisation(samples: torch.Tensor, train: torch.Tensor, flips: bool = True,
              "nn_ratio_min": float(nn_ratio.min())}, idx[:, 0].numpy() % len(train), relative)
 
 
+def nearest_pairs(samples: torch.Tensor, train: torch.Tensor, idx: np.ndarray, ratio: np.ndarray,
+                  rows: int = 16) -> torch.Tensor:
+    """The ``rows`` samples most like a copy (lowest relative distance), each followed by its nearest training
+    image: (2 · rows, ...)."""
+    order = np.argsort(ratio)[:rows]
+    return torch.stack([t for i in order for t in (samples[i], train[idx[i]])])
+
+
 def save_nearest_picture(samples: torch.Tensor, train: torch.Tensor, idx: np.ndarray, ratio: np.ndarray,
                          path: Path, rows: int = 16) -> None:
-    """The ``rows`` samples most like a copy (lowest relative distance), each beside its nearest training image."""
+    """``nearest_pairs`` as a picture, eight images a row."""
     from ..images import default_scale, save_grid
 
-    order = np.argsort(ratio)[:rows]
-    pairs = torch.stack([t for i in order for t in (samples[i], train[idx[i]])])
+    pairs = nearest_pairs(samples, train, idx, ratio, rows)
     save_grid(pairs, path, nrow=8 if len(pairs) >= 8 else len(pairs), scale=default_scale(samples.shape[-1]))
